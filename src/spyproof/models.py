@@ -1,0 +1,191 @@
+"""Typed models that the pipeline stages exchange and that the report serialises.
+
+The report's JSON Schema is generated from these classes (docs/schema/report.schema.json);
+a test fails when the committed schema drifts from them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class EntryKind(str, Enum):
+    """What a path inside an extracted tree is, as the filesystem stored it."""
+
+    file = "file"
+    directory = "directory"
+    symlink = "symlink"
+    hardlink = "hardlink"
+    char_device = "char_device"
+    block_device = "block_device"
+    fifo = "fifo"
+    socket = "socket"
+
+
+class FileType(str, Enum):
+    """What a regular file contains, as far as spyproof's checks care."""
+
+    elf = "elf"
+    script = "script"
+    certificate = "certificate"
+    private_key = "private_key"
+    public_key = "public_key"
+    config = "config"
+    archive = "archive"
+    text = "text"
+    data = "data"
+    empty = "empty"
+
+
+class Severity(str, Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+
+class Evidence(_Model):
+    """Where a fact was read: the file inside the image, where in it, and what was there."""
+
+    tree: str = Field(description="Id of the extracted tree holding the file.")
+    path: str = Field(description="POSIX path inside the tree, relative to its root.")
+    sha256: str | None = Field(default=None, description="sha256 of the whole file.")
+    offset: int | None = Field(default=None, description="Byte offset of the match.")
+    line: int | None = Field(default=None, description="1-based line of the match.")
+    text: str | None = Field(default=None, description="The matched text (secrets masked).")
+    hex: str | None = Field(default=None, description="The matched bytes, hex-encoded.")
+
+
+class ElfInfo(_Model):
+    """The parts of an ELF header and dynamic section that later checks rely on."""
+
+    elf_class: int = Field(description="32 or 64.")
+    endianness: str = Field(description="little or big.")
+    machine: str = Field(description="e_machine, e.g. ARM, MIPS, AARCH64, X86_64.")
+    elf_type: str = Field(description="EXEC, DYN, REL or CORE.")
+    interpreter: str | None = None
+    needed: list[str] = Field(default_factory=list)
+    soname: str | None = None
+    exported_symbols: list[str] = Field(default_factory=list)
+    imported_symbols: list[str] = Field(default_factory=list)
+    stripped: bool = False
+    static: bool = Field(default=False, description="No interpreter and no needed libraries.")
+    parse_error: str | None = None
+
+
+class FileEntry(_Model):
+    """One path of one extracted tree: metadata, content hash and content type."""
+
+    tree: str
+    path: str
+    kind: EntryKind
+    size: int = 0
+    mode: str = Field(description="Permission bits in octal, e.g. '0755' or '4755'.")
+    uid: int = 0
+    gid: int = 0
+    sha256: str | None = None
+    link_target: str | None = Field(
+        default=None, description="Symlink target as stored in the image (never resolved)."
+    )
+    file_type: FileType | None = None
+    description: str | None = Field(default=None, description="Short human description.")
+    interpreter: str | None = Field(default=None, description="Script interpreter (shebang).")
+    elf: ElfInfo | None = None
+
+
+class FormatChunk(_Model):
+    """One recognised format inside a container, with its place in that container."""
+
+    container: str = Field(description="Path of the container, relative to the work root.")
+    format: str = Field(description="Handler name, e.g. uimage, squashfs_v4_le, gzip.")
+    start_offset: int
+    end_offset: int
+    depth: int = Field(description="0 for the image itself, +1 per nesting level.")
+    extracted_to: str | None = Field(
+        default=None, description="Tree id the chunk was extracted to, if any."
+    )
+
+
+class ExtractedTree(_Model):
+    """A directory tree that an extractor produced (a filesystem, archive, or payload)."""
+
+    id: str = Field(description="Stable id: the extraction path relative to the work root.")
+    format: str
+    container: str
+    start_offset: int
+    end_offset: int
+    depth: int
+    is_rootfs: bool = False
+    file_count: int = 0
+    total_bytes: int = 0
+
+
+class LogEntry(_Model):
+    """One line of the extraction log."""
+
+    level: str
+    source: str = Field(description="Input or container the entry is about.")
+    message: str
+
+
+class ScanWarning(_Model):
+    """Something the scan could not do fully; the report is partial in that respect."""
+
+    code: str = Field(description="Stable id, e.g. limit.total_bytes, path.traversal.")
+    message: str
+    path: str | None = None
+
+
+class Component(_Model):
+    """A third-party component identified in the image."""
+
+    name: str
+    version: str | None = None
+    purl: str | None = None
+    cpe: str | None = None
+    method: str = Field(description="package-db or fingerprint.")
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class ImageInfo(_Model):
+    """The input itself."""
+
+    name: str
+    size: int
+    sha256: str
+    sha512: str
+    formats: list[FormatChunk] = Field(default_factory=list)
+
+
+class ToolInfo(_Model):
+    name: str = "spyproof"
+    version: str
+
+
+class Report(_Model):
+    """Everything one scan found; the contents of report.json."""
+
+    schema_version: str = SCHEMA_VERSION
+    tool: ToolInfo
+    generated_at: str = Field(description="The only timestamp in the report (UTC, ISO 8601).")
+    image: ImageInfo
+    limits: dict[str, float | int]
+    rootfs: str | None = Field(default=None, description="Id of the tree taken as root fs.")
+    trees: list[ExtractedTree] = Field(default_factory=list)
+    files: list[FileEntry] = Field(default_factory=list)
+    components: list[Component] = Field(default_factory=list)
+    extraction_log: list[LogEntry] = Field(default_factory=list)
+    warnings: list[ScanWarning] = Field(default_factory=list)
+    complete: bool = Field(
+        default=True, description="False when a cap, error or bad input made the scan partial."
+    )
