@@ -1,0 +1,162 @@
+"""Command-line interface: parse arguments, call one library function, render the result.
+
+Exit codes: 0 all good; 1 a clause failed or findings at/above --fail-on; 2 bad input or
+usage; 3 internal error (a bug).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from spyproof import __version__
+from spyproof.scan import ScanInputError, ScanOptions, ScanOutcome, run_scan
+from spyproof.unpack.limits import Limits
+
+ISSUES_URL = "https://github.com/spyproof/spyproof/issues"
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="spyproof: check a network-equipment vendor's no-spy pledges against its firmware.",
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+class _State:
+    quiet = False
+    log_json = False
+
+
+def _emit_error(message: str) -> None:
+    if _State.log_json:
+        sys.stderr.write(json.dumps({"level": "error", "message": message}) + "\n")
+    else:
+        err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+@app.callback()
+def _main(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Machine-readable stderr.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    _State.quiet = quiet
+    _State.log_json = log_json
+    if version:
+        out.print(f"spyproof {__version__}")
+        raise typer.Exit(0)
+
+
+def _default_out(image: Path) -> Path:
+    return Path.cwd() / f"{image.name}.spyproof"
+
+
+def _render_summary(outcome: ScanOutcome) -> None:
+    r = outcome.report
+    table = Table(title=f"spyproof scan of {r.image.name}", show_header=False, box=None)
+    table.add_row("image", f"{r.image.size:,} bytes  sha256 {r.image.sha256}")
+    chain = ", ".join(f"{f.format}@{f.start_offset}" for f in r.image.formats
+                      if f.format != "unknown")
+    table.add_row("formats", chain or "none recognised")
+    table.add_row("trees", str(len(r.trees)))
+    table.add_row("root fs", r.rootfs or "not found")
+    n_files = sum(1 for f in r.files if f.kind in ("file", "hardlink"))
+    n_elf = sum(1 for f in r.files if f.file_type == "elf")
+    table.add_row("files", f"{n_files:,} ({n_elf:,} ELF), {len(r.files):,} entries in all")
+    table.add_row("warnings", str(len(r.warnings)))
+    table.add_row("report", str(outcome.report_path))
+    if outcome.extracted_dir:
+        table.add_row("extracted", str(outcome.extracted_dir))
+    out.print(table)
+
+
+@app.command()
+def scan(
+    image: Annotated[Path, typer.Argument(help="Firmware image file.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory "
+                       "(default: IMAGE.spyproof in the current directory).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Reuse a non-empty output dir.")] = False,
+    keep_extracted: Annotated[bool, typer.Option(
+        "--keep-extracted", help="Keep the extracted trees in OUT/extracted.")] = False,
+    work_dir: Annotated[Path | None, typer.Option(
+        "--work-dir", help="Parent directory for temporary extraction.")] = None,
+    max_total_bytes: Annotated[int, typer.Option(help="Cap on all extracted bytes.")] =
+        Limits.max_total_bytes,
+    max_file_bytes: Annotated[int, typer.Option(help="Cap on one extracted file.")] =
+        Limits.max_file_bytes,
+    max_files: Annotated[int, typer.Option(help="Cap on extracted entries.")] = Limits.max_files,
+    max_depth: Annotated[int, typer.Option(help="Cap on container nesting.")] = Limits.max_depth,
+    max_ratio: Annotated[float, typer.Option(help="Cap on extracted/input size.")] =
+        Limits.max_ratio,
+    timeout: Annotated[float, typer.Option(help="Seconds before extraction is stopped.")] =
+        3600.0,
+) -> None:
+    """Unpack IMAGE recursively and inventory every file; write OUT/report.json."""
+    options = ScanOptions(
+        limits=Limits(max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes,
+                      max_files=max_files, max_depth=max_depth, max_ratio=max_ratio),
+        work_dir=work_dir, keep_extracted=keep_extracted, timeout_s=timeout)
+    target = out_dir or _default_out(image)
+    show = not _State.quiet and err.is_terminal
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
+                  TimeElapsedColumn(), console=err, disable=not show, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=None, n="")
+            if stage == "unpack":
+                bar.update(tasks[stage], n=f"{done:,} entries, {total / 1e6:.1f} MB")
+            else:
+                bar.update(tasks[stage], total=total, completed=done, n=f"{done}/{total}")
+
+        try:
+            outcome = run_scan(image, target, options, force=force, progress=progress)
+        except ScanInputError as exc:
+            _emit_error(str(exc))
+            raise typer.Exit(2) from None
+    for problem in outcome.problems:
+        _emit_error(problem)
+    if not _State.quiet:
+        _render_summary(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+def main() -> None:
+    """Console entry point: maps every failure to the documented exit codes."""
+    try:
+        rc = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.BadParameter, typer.Abort) as exc:  # pragma: no cover - click wraps these
+        _emit_error(str(exc))
+        sys.exit(2)
+    except Exception as exc:  # click usage errors and genuine bugs
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(2)
+        tb = "".join(traceback.format_exception(exc))
+        _emit_error(f"internal error: {type(exc).__name__}: {exc} — this is a bug; please "
+                    f"report it at {ISSUES_URL} with the traceback below")
+        sys.stderr.write(tb)
+        sys.exit(3)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

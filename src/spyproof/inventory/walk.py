@@ -1,0 +1,179 @@
+"""Inventory of one extracted tree: every path with metadata, sha256 and content type.
+
+The walk never follows symlinks, never descends into another tree's extraction directory,
+and reads each file once in fixed-size blocks (memory does not grow with file size).
+Metadata recorded by an extractor (a manifest) beats what the disk shows, because the
+extraction itself may have had to change modes, drop device nodes or rewrite links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    from spyproof.inventory.classify import classify
+except ImportError:  # TEMP until classifier lands
+    def classify(path, size, head):
+        return None
+from spyproof.inventory.manifest import ManifestEntry, read_manifest
+from spyproof.models import EntryKind, FileEntry
+
+BLOCK = 1024 * 1024
+HEAD = 4096
+
+
+@dataclass
+class _Pending:
+    rel: str
+    abs_path: str
+    st: os.stat_result
+    kind: EntryKind
+    link_target: str | None = None
+    hardlink_of: str | None = None
+
+
+def _kind(mode: int) -> EntryKind:
+    if stat.S_ISREG(mode):
+        return EntryKind.file
+    if stat.S_ISDIR(mode):
+        return EntryKind.directory
+    if stat.S_ISLNK(mode):
+        return EntryKind.symlink
+    if stat.S_ISCHR(mode):
+        return EntryKind.char_device
+    if stat.S_ISBLK(mode):
+        return EntryKind.block_device
+    if stat.S_ISFIFO(mode):
+        return EntryKind.fifo
+    return EntryKind.socket
+
+
+def hash_and_head(path: str) -> tuple[str, bytes]:
+    """sha256 of the whole file and its first HEAD bytes, reading it once."""
+    digest = hashlib.sha256()
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        head = fh.read(HEAD)
+        digest.update(head)
+        while True:
+            block = fh.read(BLOCK)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest(), head
+
+
+def _walk(root: Path, boundaries: set[Path]) -> Iterator[_Pending]:
+    """Depth-first, name-sorted walk that stays inside root and inside this tree."""
+    seen_inodes: dict[tuple[int, int], str] = {}
+    stack: list[tuple[str, str]] = [(str(root), "")]
+    while stack:
+        abs_dir, rel_dir = stack.pop()
+        try:
+            with os.scandir(abs_dir) as it:
+                names = sorted((e.name, e.path) for e in it)
+        except OSError:
+            continue
+        subdirs: list[tuple[str, str]] = []
+        for name, abs_path in names:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if Path(abs_path) in boundaries:
+                continue
+            try:
+                st = os.lstat(abs_path)
+            except OSError:
+                continue
+            kind = _kind(st.st_mode)
+            item = _Pending(rel=rel, abs_path=abs_path, st=st, kind=kind)
+            if kind is EntryKind.symlink:
+                try:
+                    item.link_target = os.readlink(abs_path)
+                except OSError:
+                    item.link_target = None
+            elif kind is EntryKind.file and st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in seen_inodes:
+                    item.kind = EntryKind.hardlink
+                    item.hardlink_of = seen_inodes[key]
+                    item.link_target = seen_inodes[key]
+                else:
+                    seen_inodes[key] = rel
+            yield item
+            if kind is EntryKind.directory:
+                subdirs.append((abs_path, rel))
+        # Push in reverse so that the pop order is name order.
+        stack.extend(reversed(subdirs))
+
+
+def _entry(tree_id: str, item: _Pending, meta: ManifestEntry | None) -> FileEntry:
+    st = item.st
+    entry = FileEntry(
+        tree=tree_id,
+        path=item.rel,
+        kind=item.kind,
+        size=st.st_size if item.kind in (EntryKind.file, EntryKind.hardlink) else 0,
+        mode=f"{stat.S_IMODE(st.st_mode):04o}",
+        uid=st.st_uid,
+        gid=st.st_gid,
+        link_target=item.link_target,
+    )
+    if meta is not None:
+        entry.mode = meta.mode
+        entry.uid = meta.uid
+        entry.gid = meta.gid
+        if meta.link_target is not None:
+            entry.link_target = meta.link_target
+    return entry
+
+
+def _describe_file(item: _Pending) -> tuple[str | None, object | None, str | None]:
+    try:
+        digest, head = hash_and_head(item.abs_path)
+    except OSError as exc:
+        return None, None, f"unreadable: {exc.strerror}"
+    return digest, classify(Path(item.abs_path), item.st.st_size, head), None
+
+
+def inventory_tree(
+    tree_id: str, root: Path, boundaries: set[Path], *, workers: int = 2
+) -> Iterator[FileEntry]:
+    """Yield a FileEntry for every path of the tree, in a stable (name-sorted) order."""
+    manifest = read_manifest(root)
+    by_hash: dict[str, FileEntry] = {}
+    pending = list(_walk(root, boundaries))
+    files = [p for p in pending if p.kind is EntryKind.file]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        described = dict(zip((p.rel for p in files), pool.map(_describe_file, files),
+                             strict=True))
+    for item in pending:
+        entry = _entry(tree_id, item, manifest.pop(item.rel, None))
+        if item.kind is EntryKind.file:
+            digest, cls, problem = described[item.rel]
+            entry.sha256 = digest
+            if cls is not None:
+                entry.file_type = cls.file_type
+                entry.description = cls.description
+                entry.interpreter = cls.interpreter
+                entry.elf = cls.elf
+            else:
+                entry.description = problem
+            by_hash[item.rel] = entry
+        elif item.kind is EntryKind.hardlink and item.hardlink_of in by_hash:
+            first = by_hash[item.hardlink_of]
+            entry.sha256 = first.sha256
+            entry.file_type = first.file_type
+            entry.description = first.description
+        yield entry
+    # Entries the extractor saw but could not (or would not) create: device nodes, fifos,
+    # links removed as unsafe. They are part of the image and so part of the inventory.
+    for rel, meta in sorted(manifest.items()):
+        yield FileEntry(tree=tree_id, path=rel, kind=meta.kind, size=meta.size, mode=meta.mode,
+                        uid=meta.uid, gid=meta.gid, link_target=meta.link_target,
+                        description=meta.note)

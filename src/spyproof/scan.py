@@ -1,0 +1,216 @@
+"""The scan pipeline: image -> unpack -> inventory -> report.
+
+The CLI calls `run_scan` and renders what it returns; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from spyproof import __version__
+from spyproof.inventory.manifest import manifest_path
+from spyproof.inventory.rootfs import find_rootfs_dirs
+from spyproof.inventory.walk import inventory_tree
+from spyproof.models import (
+    ExtractedTree,
+    FileEntry,
+    ImageInfo,
+    LogEntry,
+    Report,
+    ScanWarning,
+    ToolInfo,
+)
+from spyproof.report.writer import write_json_atomic
+from spyproof.unpack.engine import Tree, unpack
+from spyproof.unpack.limits import Limits
+
+Progress = Callable[[str, int, int], None]
+
+
+class ScanInputError(Exception):
+    """Bad input or environment: one line for the user, exit code 2."""
+
+
+@dataclass
+class ScanOptions:
+    limits: Limits = field(default_factory=Limits)
+    work_dir: Path | None = None
+    keep_extracted: bool = False
+    timeout_s: float = 3600.0
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass
+class ScanOutcome:
+    report: Report
+    report_path: Path
+    problems: list[str]  # one line each, for stderr; empty when the scan is complete
+    extracted_dir: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.problems else 0
+
+
+def hash_image(path: Path) -> tuple[int, str, str]:
+    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
+    with path.open("rb") as fh:
+        while block := fh.read(1024 * 1024):
+            size += len(block)
+            sha256.update(block)
+            sha512.update(block)
+    return size, sha256.hexdigest(), sha512.hexdigest()
+
+
+def check_input(image: Path) -> None:
+    if not image.exists() and not image.is_symlink():
+        raise ScanInputError(f"{image}: no such file")
+    if image.is_dir():
+        raise ScanInputError(f"{image}: is a directory, expected a firmware image file")
+    if not image.is_file():
+        raise ScanInputError(f"{image}: not a regular file")
+    try:
+        with image.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise ScanInputError(f"{image}: cannot read: {exc.strerror}") from None
+
+
+def prepare_out_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ScanInputError(f"{out}: output path exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ScanInputError(f"{out}: output directory is not empty (use --force to reuse it)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScanInputError(f"{out}: cannot create output directory: {exc.strerror}") from None
+
+
+def _split_rootfs(trees: list[Tree], boundaries: set[Path]) -> tuple[list[Tree], list[Tree]]:
+    """Rootfs candidates found below a tree's top become trees of their own."""
+    extra: list[Tree] = []
+    candidates: list[Tree] = []
+    for tree in trees:
+        for rel in find_rootfs_dirs(tree.path, boundaries):
+            if rel == "":
+                candidates.append(tree)
+                continue
+            sub = Tree(id=f"{tree.id}/{rel}", path=tree.path / rel, format=tree.format,
+                       container=tree.container, start_offset=tree.start_offset,
+                       end_offset=tree.end_offset, depth=tree.depth)
+            boundaries.add(sub.path)
+            extra.append(sub)
+            candidates.append(sub)
+    return extra, candidates
+
+
+def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = False,
+             progress: Progress | None = None) -> ScanOutcome:
+    check_input(image)
+    prepare_out_dir(out, force)
+    size, sha256, sha512 = hash_image(image)
+    if progress:
+        progress("hash", size, size)
+
+    if options.keep_extracted:
+        work = out / "extracted"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir()
+        cleanup = None
+    else:
+        work = Path(tempfile.mkdtemp(prefix="spyproof-", dir=options.work_dir))
+        cleanup = work
+    extract_root = work / "extract"
+    try:
+        return _scan_in(image, out, options, extract_root, size, sha256, sha512, progress,
+                        kept=work if options.keep_extracted else None)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise ScanInputError(f"{image}: no space left on device while scanning "
+                                 f"({exc.filename or work})") from None
+        raise
+    finally:
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, size: int,
+             sha256: str, sha512: str, progress: Progress | None,
+             kept: Path | None) -> ScanOutcome:
+    generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
+                    on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
+    boundaries = set(result.boundaries)
+    for tree in result.trees:
+        boundaries.add(manifest_path(tree.path))
+    extra, candidates = _split_rootfs(result.trees, boundaries)
+    trees = sorted(result.trees + extra, key=lambda t: t.id)
+
+    files: list[FileEntry] = []
+    tree_models: list[ExtractedTree] = []
+    for i, tree in enumerate(trees):
+        entries = list(inventory_tree(tree.id, tree.path, boundaries))
+        files.extend(entries)
+        tree_models.append(ExtractedTree(
+            id=tree.id, format=tree.format, container=tree.container,
+            start_offset=tree.start_offset, end_offset=tree.end_offset, depth=tree.depth,
+            file_count=sum(1 for e in entries if e.kind in ("file", "hardlink")),
+            total_bytes=sum(e.size for e in entries if e.kind == "file")))
+        if progress:
+            progress("inventory", i + 1, len(trees))
+
+    rootfs = None
+    if candidates:
+        counts = {t.id: t.file_count for t in tree_models}
+        best = max(candidates, key=lambda t: (counts.get(t.id, 0), -len(t.id)))
+        rootfs = best.id
+        for t in tree_models:
+            t.is_rootfs = t.id == rootfs
+
+    warnings = list(result.warnings)
+    log = list(result.log)
+    problems: list[str] = []
+    if not result.formats or all(f.format == "unknown" for f in result.formats):
+        msg = "no known firmware or archive format found"
+        warnings.append(ScanWarning(code="input.unknown_format", message=msg))
+        problems.append(f"{image}: {msg}")
+    elif not trees:
+        msg = "formats were recognised but nothing could be extracted"
+        warnings.append(ScanWarning(code="input.nothing_extracted", message=msg))
+        problems.append(f"{image}: {msg}")
+    elif rootfs is None:
+        log.append(LogEntry(level="info", source=image.name,
+                            message="no tree looks like a root filesystem (etc/ with bin/ or usr/)"))
+    complete = result.complete and not problems
+    if not result.complete:
+        worst = next((w for w in warnings if w.code.startswith("limit.")), None) or next(
+            (w for w in warnings if not w.code.startswith("path.")), warnings[0])
+        problems.insert(0, f"{image}: {worst.message} (partial report)")
+
+    files.sort(key=lambda e: (e.tree, e.path))
+    report = Report(
+        tool=ToolInfo(version=__version__),
+        generated_at=generated_at,
+        image=ImageInfo(name=image.name, size=size, sha256=sha256, sha512=sha512,
+                        formats=result.formats),
+        limits={k: v for k, v in sorted(vars(options.limits).items())},
+        rootfs=rootfs,
+        trees=tree_models,
+        files=files,
+        extraction_log=sorted(log, key=lambda e: (e.source, e.level, e.message)),
+        warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
+        complete=complete,
+    )
+    report_path = out / "report.json"
+    write_json_atomic(report_path, report)
+    return ScanOutcome(report=report, report_path=report_path, problems=problems,
+                       extracted_dir=kept)

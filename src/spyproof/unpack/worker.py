@@ -1,0 +1,134 @@
+"""The extraction worker: runs unblob on one image inside its own process group.
+
+It runs apart from the scan so that the engine can stop it at any moment (a cap reached,
+a hung extractor) without losing what was already extracted: every finished unblob task is
+appended to a JSON-lines journal as soon as it completes. The worker confines its own
+writes to the work directory (Landlock, where the kernel offers it) and caps the size of
+any single file it or its child extractors write (RLIMIT_FSIZE).
+
+Usage (internal): python -m spyproof.unpack.worker IMAGE WORK_ROOT JOURNAL LOG
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import signal
+import sys
+from pathlib import Path
+
+from spyproof.unpack.limits import current
+
+DEPTH_LIMIT_MARK = "spyproof.depth_limit"
+
+
+def _configure_logging(log_path: Path) -> None:
+    """Send unblob's structlog output to a JSON-lines file, warnings and errors only."""
+    import structlog
+
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(default=str, sort_keys=True),
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_log_level],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _confine(work_root: Path, journal: Path, log_path: Path) -> str:
+    """Restrict this process and its children to writing inside the work directory."""
+    try:
+        from unblob.sandbox import AccessFS, restrict_access
+
+        restrict_access(
+            AccessFS.read("/"),
+            AccessFS.read_write("/dev/shm"),
+            AccessFS.read_write("/dev/null"),
+            AccessFS.read_write(work_root),
+            AccessFS.remove_dir(work_root),
+            AccessFS.remove_file(work_root),
+            AccessFS.make_dir(work_root),
+            AccessFS.read_write(journal),
+            AccessFS.read_write(log_path),
+        )
+    except Exception as exc:  # Landlock missing or refused: extraction still path-checks
+        return f"sandbox unavailable: {exc}"
+    return "sandbox: landlock"
+
+
+def main(argv: list[str]) -> int:
+    image, work_root, journal, log_path = (Path(a) for a in argv[1:5])
+    limits = current()
+    # A single runaway file (a decompression bomb) fails its write instead of filling the disk.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
+    _configure_logging(log_path)
+    journal_fh = journal.open("a", encoding="utf-8")
+    note = _confine(work_root, journal, log_path)
+    journal_fh.write(json.dumps({"worker": note}) + "\n")
+    journal_fh.flush()
+
+    from unblob.models import Task
+    from unblob.pool import make_pool
+    from unblob.processing import ExtractionConfig, Processor
+    from unblob.report import UnknownError
+
+    from spyproof.unpack.handlers import SPYPROOF_DIR_HANDLERS, SPYPROOF_HANDLERS
+
+    config = ExtractionConfig(
+        extract_root=work_root,
+        randomness_depth=0,
+        max_depth=limits.max_depth,
+        process_num=2,
+        handlers=SPYPROOF_HANDLERS,
+        dir_handlers=SPYPROOF_DIR_HANDLERS,
+        verbose=0,
+    )
+
+    class _Processor(Processor):
+        def process_task(self, task):  # noqa: ANN001 - unblob's signature
+            result = super().process_task(task)
+            if task.depth >= config.max_depth and task.path.is_file():
+                if task.path.stat().st_size > 0:
+                    result.add_report(UnknownError(exception=DEPTH_LIMIT_MARK))
+            return result
+
+    processor = _Processor(config)
+
+    def on_result(pool, result):  # noqa: ANN001 - unblob's callback signature
+        for new_task in result.subtasks:
+            pool.submit(new_task)
+        journal_fh.write(result.model_dump_json(serialize_as_any=True) + "\n")
+        journal_fh.flush()
+
+    pool = make_pool(
+        process_num=config.process_num,
+        handler=processor.process_task,
+        result_callback=on_result,
+    )
+    with pool:
+        pool.submit(Task(blob_id="", path=image, depth=0))
+        pool.process_until_done()
+    journal_fh.write(json.dumps({"done": True}) + "\n")
+    journal_fh.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
