@@ -133,23 +133,42 @@ def scan(
     raise typer.Exit(outcome.exit_code)
 
 
-def main() -> None:
+_GLOBAL_FLAGS = {"-q", "--quiet", "--log-json"}
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Accept --quiet/--log-json anywhere on the line, as users type them."""
+    flags = [a for a in argv if a in _GLOBAL_FLAGS]
+    rest = [a for a in argv if a not in _GLOBAL_FLAGS]
+    return flags + rest
+
+
+def _usage_error_type() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = __import__(module, fromlist=["ClickException"])
+        except ImportError:
+            continue
+        types += [getattr(mod, n) for n in ("ClickException", "Abort") if hasattr(mod, n)]
+    return tuple(types)
+
+
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps every failure to the documented exit codes."""
+    args = _hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        rc = app(standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.BadParameter, typer.Abort) as exc:  # pragma: no cover - click wraps these
-        _emit_error(str(exc))
+    except _usage_error_type() as exc:
+        if hasattr(exc, "format_message"):
+            _emit_error(exc.format_message())
         sys.exit(2)
-    except Exception as exc:  # click usage errors and genuine bugs
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(2)
+    except KeyboardInterrupt:
+        _emit_error("interrupted")
+        sys.exit(2)
+    except Exception as exc:  # a genuine bug
         tb = "".join(traceback.format_exception(exc))
         _emit_error(f"internal error: {type(exc).__name__}: {exc} — this is a bug; please "
                     f"report it at {ISSUES_URL} with the traceback below")

@@ -6,7 +6,8 @@ a test fails when the committed schema drifts from them.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
-class EntryKind(str, Enum):
+class EntryKind(StrEnum):
     """What a path inside an extracted tree is, as the filesystem stored it."""
 
     file = "file"
@@ -30,7 +31,7 @@ class EntryKind(str, Enum):
     socket = "socket"
 
 
-class FileType(str, Enum):
+class FileType(StrEnum):
     """What a regular file contains, as far as spyproof's checks care."""
 
     elf = "elf"
@@ -45,7 +46,7 @@ class FileType(str, Enum):
     empty = "empty"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     critical = "critical"
     high = "high"
     medium = "medium"
@@ -112,6 +113,9 @@ class FormatChunk(_Model):
     depth: int = Field(description="0 for the image itself, +1 per nesting level.")
     extracted_to: str | None = Field(
         default=None, description="Tree id the chunk was extracted to, if any."
+    )
+    details: dict[str, Any] | None = Field(
+        default=None, description="Decoded header fields (e.g. a uImage's name, arch, CRCs)."
     )
 
 

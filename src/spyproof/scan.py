@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spyproof import __version__
-from spyproof.inventory.manifest import manifest_path
+from spyproof.inventory.manifest import sidecar_path, sidecars
 from spyproof.inventory.rootfs import find_rootfs_dirs
 from spyproof.inventory.walk import inventory_tree
 from spyproof.models import (
     ExtractedTree,
     FileEntry,
+    FormatChunk,
     ImageInfo,
     LogEntry,
     Report,
@@ -112,6 +114,19 @@ def _split_rootfs(trees: list[Tree], boundaries: set[Path]) -> tuple[list[Tree],
     return extra, candidates
 
 
+def _attach_details(formats: list[FormatChunk], tree_paths: dict[str, Path]) -> None:
+    """Header facts an extractor left beside its tree become part of the format chain."""
+    for chunk in formats:
+        path = tree_paths.get(chunk.extracted_to or "")
+        if path is None:
+            continue
+        side = sidecar_path(path, f"{chunk.format}.json")
+        try:
+            chunk.details = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+
+
 def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = False,
              progress: Progress | None = None) -> ScanOutcome:
     check_input(image)
@@ -151,7 +166,8 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
     boundaries = set(result.boundaries)
     for tree in result.trees:
-        boundaries.add(manifest_path(tree.path))
+        boundaries.update(sidecars(tree.path))
+    _attach_details(result.formats, {t.id: t.path for t in result.trees})
     extra, candidates = _split_rootfs(result.trees, boundaries)
     trees = sorted(result.trees + extra, key=lambda t: t.id)
 
@@ -189,7 +205,8 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
         problems.append(f"{image}: {msg}")
     elif rootfs is None:
         log.append(LogEntry(level="info", source=image.name,
-                            message="no tree looks like a root filesystem (etc/ with bin/ or usr/)"))
+                            message="no tree looks like a root filesystem "
+                            "(etc/ with bin/ or usr/)"))
     complete = result.complete and not problems
     if not result.complete:
         worst = next((w for w in warnings if w.code.startswith("limit.")), None) or next(

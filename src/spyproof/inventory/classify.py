@@ -160,7 +160,7 @@ def _language(name: str) -> str:
 
 def _script(head: bytes) -> Classification | None:
     line = head[2:].split(b"\n", 1)[0].rstrip(b"\r")
-    text = line.decode("utf-8", "surrogateescape").strip()
+    text = line.decode("utf-8", "backslashreplace").strip()
     if not text or text.startswith("[") or not text.isprintable():
         return None  # `#![...]` is a Rust attribute, not a shebang
     parts = text.split()
@@ -716,7 +716,24 @@ _CODE_WORDS = {
     "print",
     "printf",
     "class",
+    "use",
+    "sub",
+    "my",
+    "our",
+    "require",
+    "var",
+    "let",
+    "const",
+    "func",
+    "fn",
+    "void",
+    "int",
+    "static",
+    "struct",
+    "typedef",
 }
+_TRAILING_COMMENT = re.compile(r"\s+#.*$")
+_YAML_NESTED = re.compile(r"^\s+([\w.\-\"']+:(\s|$)|- \S)")
 _XML_START = re.compile(r"^<[A-Za-z_][\w:.\-]*[\s>/]")
 
 
@@ -730,9 +747,7 @@ def _text_kind(text: str, lines: list[str], truncated: bool) -> tuple[FileType, 
             return FileType.text, "HTML document"
         if "<svg" in low:
             return FileType.text, "SVG image"
-        if body.startswith("<?xml") or (
-            _XML_START.match(body) and ("</" in body or "/>" in body)
-        ):
+        if body.startswith("<?xml") or (_XML_START.match(body) and ("</" in body or "/>" in body)):
             return FileType.config, "XML document"
 
     content: list[str] = []
@@ -744,7 +759,7 @@ def _text_kind(text: str, lines: list[str], truncated: bool) -> tuple[FileType, 
         if line.startswith(_COMMENT_PREFIXES):
             comments += 1
         else:
-            content.append(line)
+            content.append(_TRAILING_COMMENT.sub("", line))
     if not content:
         return (FileType.config, "config (comments only)") if comments else None
 
@@ -754,7 +769,11 @@ def _text_kind(text: str, lines: list[str], truncated: bool) -> tuple[FileType, 
     if uci_sections and uci_sections + uci_other >= 0.8 * n:
         return FileType.config, "OpenWrt UCI config"
 
-    records = [ln.count(":") + 1 for ln in content if _COLON_RECORD.match(ln) and ": " not in ln]
+    records = [
+        ln.count(":") + 1
+        for ln in content
+        if _COLON_RECORD.match(ln) and ": " not in ln and '"' not in ln and ln[-1] not in ";{}"
+    ]
     if len(records) >= 0.8 * n:
         fields, count = Counter(records).most_common(1)[0]
         if count >= 0.8 * n:
@@ -770,24 +789,22 @@ def _text_kind(text: str, lines: list[str], truncated: bool) -> tuple[FileType, 
     if sections and sections + kv_eq >= 0.8 * n:
         return FileType.config, "INI config"
 
-    code = sum(1 for ln in content if ln.split(None, 1)[0].rstrip(";") in _CODE_WORDS)
+    code = sum(1 for ln in content if ln.split(None, 1)[0].rstrip(";") in _CODE_WORDS or "(" in ln)
     if code >= 0.2 * n:
         return None
 
     yaml = sum(1 for ln in content if _YAML.match(ln))
     if yaml >= 0.8 * n and (n >= 2 or content[0] == "---"):
-        return FileType.config, "YAML"
+        if content[0] == "---" or any(_YAML_NESTED.match(ln) for ln in lines):
+            return FileType.config, "YAML"
+        return FileType.config, "key: value config"
 
     blocks = sum(1 for ln in content if _BLOCK.match(ln))
     kv_space = sum(1 for ln in content if _KV_SPACE.match(ln) and not _KV_EQ.match(ln))
     if kv_eq and kv_eq >= 0.5 * n and kv_eq + kv_space + blocks + sections >= 0.8 * n:
         return FileType.config, "key=value config"
     sentences = sum(1 for ln in content if ln.endswith((".", "!", "?")) and " " in ln)
-    if (
-        (n >= 2 or comments)
-        and kv_space + blocks + kv_eq >= 0.8 * n
-        and sentences < 0.3 * n
-    ):
+    if (n >= 2 or comments) and kv_space + blocks + kv_eq >= 0.8 * n and sentences < 0.3 * n:
         return FileType.config, "key value config"
     return None
 

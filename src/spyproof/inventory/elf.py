@@ -13,10 +13,16 @@ to hand to LIEF (LIEF reads the whole file into memory).
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from spyproof.models import ElfInfo
+
+# LIEF's enums warn ("... is not a valid TYPE") when a malformed file holds unknown values.
+warnings.filterwarnings(
+    "ignore", message=r".* is not a valid ", category=RuntimeWarning, module=__name__
+)
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -84,6 +90,8 @@ _DT_SONAME = 14
 _SHN_UNDEF = 0
 _SHN_ABS = 0xFFF1
 _DF_1_PIE = 0x08000000
+_PUBLIC_BINDINGS = frozenset({1, 2, 10})  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE
+_EXPORT_TYPES = frozenset({1, 2, 5, 6, 10})  # OBJECT, FUNC, COMMON, TLS, GNU_IFUNC
 
 
 def machine_name(e_machine: int) -> str:
@@ -220,7 +228,7 @@ def _cstr(buf: bytes, offset: int) -> str | None:
     end = buf.find(b"\0", offset)
     if end < 0:
         end = len(buf)
-    return buf[offset:end].decode("utf-8", "surrogateescape")
+    return buf[offset:end].decode("utf-8", "backslashreplace")
 
 
 def elf_info_fast(path: Path, head: bytes | None = None) -> ElfInfo:
@@ -287,7 +295,7 @@ def _fast_body(f, hdr: ElfHeader, size: int) -> ElfInfo:
             elif p_type == _PT_INTERP and info.interpreter is None:
                 if p_offset < size:
                     raw = _read_at(f, p_offset, min(p_filesz, _MAX_INTERP))
-                    info.interpreter = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                    info.interpreter = raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
                 else:
                     errors.append("PT_INTERP beyond end of file")
 
@@ -355,26 +363,40 @@ def _fast_body(f, hdr: ElfHeader, size: int) -> ElfInfo:
 # LIEF parser
 
 _lief = None
-_lief_config = None
+_lief_configs: tuple = ()
 
 
 def _lief_module():
-    """Import LIEF lazily, silence its logging and build the reduced parser configuration."""
-    global _lief, _lief_config
+    """Import LIEF lazily, silence its logging and build the reduced parser configurations.
+
+    Returns (lief, hash_config, auto_config). Both skip relocations, .symtab, symbol versions,
+    notes and overlay. `hash_config` counts dynamic symbols from DT_HASH / DT_GNU_HASH: LIEF's
+    default (AUTO) distrusts a hash count that exceeds the relocation-derived count by more
+    than a few thousand when there are no section headers, which silently drops exports of
+    large sstrip'ed libraries. `auto_config` is the retry for files without hash tables.
+    """
+    global _lief, _lief_configs
     if _lief is None:
         import lief
 
         lief.logging.disable()
-        cfg = lief.ELF.ParserConfig()
-        cfg.parse_relocations = False
-        cfg.parse_symtab_symbols = False
-        cfg.parse_symbol_versions = False
-        cfg.parse_notes = False
-        cfg.parse_overlay = False
-        cfg.parse_dyn_symbols = True
-        _lief_config = cfg
+        configs = []
+        for mtd in (
+            lief.ELF.ParserConfig.DYNSYM_COUNT.HASH,
+            lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO,
+        ):
+            cfg = lief.ELF.ParserConfig()
+            cfg.parse_relocations = False
+            cfg.parse_symtab_symbols = False
+            cfg.parse_symbol_versions = False
+            cfg.parse_notes = False
+            cfg.parse_overlay = False
+            cfg.parse_dyn_symbols = True
+            cfg.count_mtd = mtd
+            configs.append(cfg)
+        _lief_configs = tuple(configs)
         _lief = lief
-    return _lief, _lief_config
+    return _lief, _lief_configs[0], _lief_configs[1]
 
 
 @dataclass
@@ -403,74 +425,105 @@ def elf_info(path: Path, size: int, head: bytes) -> ElfResult:
         )
     problem = header_problems(hdr, size)
     if size > MAX_LIEF_SIZE:
-        info = elf_info_fast(path, head)
-        note = f"file larger than {MAX_LIEF_SIZE} bytes: symbols not read"
-        info.parse_error = f"{info.parse_error}; {note}" if info.parse_error else note
-        return ElfResult(info)
+        return ElfResult(
+            _fallback(path, head, hdr, f"file larger than {MAX_LIEF_SIZE} bytes: symbols not read")
+        )
     try:
         return _lief_elf_info(path, hdr, problem)
     except Exception as exc:  # LIEF or our use of it failed: fall back to the struct parser
-        info = elf_info_fast(path, head)
-        note = f"LIEF failed: {type(exc).__name__}: {exc}"
-        info.parse_error = f"{note}; {info.parse_error}" if info.parse_error else note
-        return ElfResult(info)
+        return ElfResult(_fallback(path, head, hdr, f"LIEF failed: {type(exc).__name__}: {exc}"))
+
+
+def _fallback(path: Path, head: bytes, hdr: ElfHeader, note: str) -> ElfInfo:
+    """Header-level facts from the struct parser, with `note` recorded in parse_error."""
+    info = elf_info_fast(path, head)
+    if info.elf_class == 0:  # could not even reopen the file: keep what the head told us
+        info = hdr.base_info(info.parse_error)
+    info.parse_error = f"{note}; {info.parse_error}" if info.parse_error else note
+    return info
 
 
 def _lief_elf_info(path: Path, hdr: ElfHeader, problem: str | None) -> ElfResult:
-    lief, cfg = _lief_module()
-    binary = lief.ELF.parse(str(path), cfg)
+    lief, hash_cfg, auto_cfg = _lief_module()
+    ELF = lief.ELF
+    binary = ELF.parse(str(path), hash_cfg)
     if binary is None:
         raise RuntimeError("lief.ELF.parse returned None")
-    ELF = lief.ELF
+    tag = ELF.DynamicEntry.TAG
+    if (
+        len(binary.dynamic_symbols) == 0
+        and binary.has(tag.SYMTAB)
+        and not (binary.has(tag.HASH) or binary.has(tag.GNU_HASH))
+    ):
+        binary = ELF.parse(str(path), auto_cfg) or binary  # no hash table to count from
     info = hdr.base_info(problem)
     result = ElfResult(info)
 
-    if binary.has_interpreter:
-        interp = binary.interpreter
-        info.interpreter = interp or None
-
+    # LIEF hands strings over as UTF-8 and raises on anything else; the struct parser decodes
+    # with backslashreplace (JSON-safe), so it supplies these fields when LIEF cannot.
+    undecodable = False
     needed: list[str] = []
     soname = None
+    try:
+        if binary.has_interpreter:
+            info.interpreter = binary.interpreter or None
+    except UnicodeDecodeError:
+        undecodable = True
     lib_cls, soname_cls = ELF.DynamicEntryLibrary, ELF.DynamicSharedObject
     flags_cls = ELF.DynamicEntryFlags
     for entry in binary.dynamic_entries:
-        if isinstance(entry, lib_cls):
-            if entry.name:
-                needed.append(entry.name)
-        elif isinstance(entry, soname_cls) and soname is None:
-            soname = entry.name or None
-        elif isinstance(entry, flags_cls) and entry.tag == ELF.DynamicEntry.TAG.FLAGS_1:
-            result.pie = bool(entry.value & _DF_1_PIE)
+        try:
+            if isinstance(entry, lib_cls):
+                if entry.name:
+                    needed.append(entry.name)
+            elif isinstance(entry, soname_cls) and soname is None:
+                soname = entry.name or None
+            elif isinstance(entry, flags_cls) and entry.tag == ELF.DynamicEntry.TAG.FLAGS_1:
+                result.pie = bool(entry.value & _DF_1_PIE)
+        except UnicodeDecodeError:
+            undecodable = True
     info.needed = needed
     info.soname = soname
+    if undecodable:
+        fast = elf_info_fast(path)
+        info.interpreter, info.needed, info.soname = fast.interpreter, fast.needed, fast.soname
 
-    has_symtab = False
-    for section in binary.sections:
-        stype = section.type
-        if stype == ELF.Section.TYPE.SYMTAB:
-            has_symtab = True
-        if hdr.e_type == 1 and section.name == ".modinfo":
-            result.kernel_module = True
-    info.stripped = not has_symtab
+    # binary.has() looks in C++: iterating sections would build a Python enum per section type,
+    # which warns on the unknown values of malformed files.
+    info.stripped = not binary.has(ELF.Section.TYPE.SYMTAB)
+    result.kernel_module = hdr.e_type == 1 and binary.has_section(".modinfo")
     info.static = info.interpreter is None and not needed
 
+    # Attribute access on LIEF symbols costs about a microsecond each, so read as few as
+    # possible: st_shndx first, then st_info (binding << 4 | type) only for defined symbols.
+    # Undefined non-local dynamic symbols are imports; the only undefined local one is the
+    # unnamed null symbol. Hidden/internal symbols never stay global in .dynsym.
     exported: set[str] = set()
     imported: set[str] = set()
-    S = ELF.Symbol
-    export_types = {S.TYPE.FUNC, S.TYPE.OBJECT, S.TYPE.GNU_IFUNC, S.TYPE.TLS, S.TYPE.COMMON}
-    public = {S.BINDING.GLOBAL, S.BINDING.WEAK, S.BINDING.GNU_UNIQUE}
-    hidden = {S.VISIBILITY.HIDDEN, S.VISIBILITY.INTERNAL}
+    bad_names = 0
     for sym in binary.dynamic_symbols:
-        name = sym.name
-        if not name or sym.binding not in public:
-            continue
         shndx = sym.shndx
-        if shndx == _SHN_UNDEF:
-            imported.add(name)
-        elif sym.type in export_types and sym.visibility not in hidden:
+        if shndx != _SHN_UNDEF:
+            st_info = sym.information
+            if (st_info >> 4) not in _PUBLIC_BINDINGS or (st_info & 0xF) not in _EXPORT_TYPES:
+                continue
             if shndx == _SHN_ABS and sym.value == 0:
                 continue  # version-definition markers such as GLIBC_2.2.5
-            exported.add(name)
+        try:
+            name = sym.name
+        except UnicodeDecodeError:
+            name = None
+        if isinstance(name, bytes):  # LIEF returns bytes for names that are not UTF-8
+            name = name.decode("utf-8", "backslashreplace")
+            bad_names += 1
+        elif name is None:
+            bad_names += 1
+            continue
+        if name:
+            (imported if shndx == _SHN_UNDEF else exported).add(name)
+    if bad_names:
+        note = f"{bad_names} dynamic symbol names are not UTF-8 (backslash-escaped)"
+        info.parse_error = f"{info.parse_error}; {note}" if info.parse_error else note
     exp = sorted(exported)
     imp = sorted(imported)
     if len(exp) > MAX_SYMBOLS:

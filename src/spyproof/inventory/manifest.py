@@ -14,7 +14,17 @@ from pathlib import Path
 
 from spyproof.models import EntryKind
 
-MANIFEST_SUFFIX = ".spyproof-manifest.jsonl"
+SIDECAR_MARK = ".spyproof-"
+MANIFEST_SUFFIX = SIDECAR_MARK + "manifest.jsonl"
+
+
+def sidecar_path(tree_root: Path, kind: str) -> Path:
+    """Where an extractor leaves facts about tree_root without adding files to the tree."""
+    return tree_root.with_name(tree_root.name + SIDECAR_MARK + kind)
+
+
+def sidecars(tree_root: Path) -> list[Path]:
+    return sorted(tree_root.parent.glob(tree_root.name + SIDECAR_MARK + "*"))
 
 
 @dataclass
@@ -30,7 +40,7 @@ class ManifestEntry:
 
 
 def manifest_path(tree_root: Path) -> Path:
-    return tree_root.with_name(tree_root.name + MANIFEST_SUFFIX)
+    return sidecar_path(tree_root, "manifest.jsonl")
 
 
 def write_manifest(tree_root: Path, entries: Iterable[ManifestEntry]) -> None:

@@ -16,11 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    from spyproof.inventory.classify import classify
-except ImportError:  # TEMP until classifier lands
-    def classify(path, size, head):
-        return None
+from spyproof.inventory.classify import classify
 from spyproof.inventory.manifest import ManifestEntry, read_manifest
 from spyproof.models import EntryKind, FileEntry
 

@@ -8,8 +8,11 @@ until then is kept, and the worker's journal tells which formats were found wher
 
 from __future__ import annotations
 
+import contextlib
+import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,15 +139,53 @@ _RESOLVED = {"path.traversal", "path.link", "path.special_file", "path.xattr",
              "path.symlink_removed", "extract.problem", "extract.collision"}
 
 
+def _command_output(report: dict) -> str:
+    """unblob serialises a command's stderr (bytes) as base64; get the text back."""
+    raw = report.get("stderr") or ""
+    if isinstance(raw, str):
+        try:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+        except ValueError:
+            pass
+    return str(raw)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+# 7-Zip refuses symlinks whose target climbs out of the entry's directory, even when the
+# target stays inside the archive; the link itself is recorded from the archive listing.
+_SEVEN_ZIP_LINK_ONLY = re.compile(r"Dangerous link path was ignored")
+
+
+def _code_for(report: dict) -> str:
+    kind = report.get("__typename__", "")
+    if kind == "ExtractCommandFailedReport":
+        errors = [ln for ln in _command_output(report).splitlines()
+                  if ln.strip().startswith("ERROR")]
+        if errors and all(_SEVEN_ZIP_LINK_ONLY.search(ln) for ln in errors):
+            return "path.link"
+    if kind == "ExtractionProblem":
+        text = f"{report.get('problem', '')} {report.get('resolution', '')}".lower()
+        if "traversal" in text:
+            return "path.traversal"
+        if "link" in text:
+            return "path.link"
+        if "special" in text or "device" in text or "fifo" in text:
+            return "path.special_file"
+    return _ERROR_CODES.get(kind) or "extract.problem"
+
+
 def _describe(report: dict, rel: _Relativiser) -> str:
     kind = report.get("__typename__", "report")
     if kind == "ExtractCommandFailedReport":
-        stderr = (report.get("stderr") or b"")
-        if isinstance(stderr, str):
-            stderr = stderr.strip().splitlines()[-1:] or [""]
-            stderr = stderr[0]
-        return rel.text(f"command {report.get('command', '?')!s} exited {report.get('exit_code')}"
-                        f": {stderr}"[:400])
+        output = _command_output(report)
+        dangerous = [ln.strip() for ln in output.splitlines() if _SEVEN_ZIP_LINK_ONLY.search(ln)]
+        detail = "; ".join(dangerous) if dangerous else _last_line(output)
+        command = str(report.get("command", "?")).split(" ")[0]
+        return rel.text(f"{command} exited {report.get('exit_code')}: {detail}")[:500]
     if kind == "ExtractorDependencyNotFoundReport":
         return f"extractor tool missing: {', '.join(report.get('dependencies', []))}"
     if kind == "MaliciousSymlinkRemoved":
@@ -228,7 +269,7 @@ class _JournalReader:
     def _problem(self, report: dict, container: str, fmt: str | None = None) -> bool:
         """Record one unblob problem report; True when it made the result incomplete."""
         kind = report.get("__typename__", "")
-        code = _ERROR_CODES.get(kind, "extract.problem")
+        code = _code_for(report)
         if kind == "UnknownError" and DEPTH_LIMIT_MARK in str(report.get("exception", "")):
             code = "limit.depth"
             message = f"nesting depth cap reached; {container} was not searched further"
@@ -345,7 +386,7 @@ def unpack(
         result.warnings.append(ScanWarning(code="extract.worker_failed", message=msg))
         result.log.append(LogEntry(level="error", source=image.name, message=msg))
         result.complete = False
-    # A file-size cap hit inside an external extractor shows up as a failed command.
+    _check_file_cap(result, limits)
     _tidy(result)
     return result
 
@@ -370,11 +411,29 @@ def _check_caps(usage: _Usage, limits: Limits, input_size: int, elapsed: float,
     return None
 
 
+def _check_file_cap(result: UnpackResult, limits: Limits) -> None:
+    """A file cut at the per-file cap (RLIMIT_FSIZE) surfaces as a failed extractor."""
+    for tree in result.trees:
+        for dirpath, _dirs, names in os.walk(tree.path):
+            for name in names:
+                p = os.path.join(dirpath, name)
+                try:
+                    size = os.lstat(p).st_size
+                except OSError:
+                    continue
+                if size >= limits.max_file_bytes:
+                    rel = Path(os.path.relpath(p, tree.path)).as_posix()
+                    msg = (f"{tree.id}/{rel}: stopped at the per-file cap of "
+                           f"{limits.max_file_bytes} bytes (--max-file-bytes); file is truncated")
+                    result.warnings.append(ScanWarning(code="limit.file_bytes", message=msg,
+                                                       path=tree.id))
+                    result.log.append(LogEntry(level="error", source=tree.id, message=msg))
+                    result.complete = False
+
+
 def _kill(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
 
 

@@ -213,7 +213,9 @@ class Inode:
     blocks_start: int = 0
     fragment: int = INVALID_FRAGMENT
     fragment_offset: int = 0
-    block_sizes: tuple[int, ...] = ()
+    nblocks: int = 0  # data blocks (the tail may live in a fragment)
+    block_list_at: tuple[int, int] = (0, 0)  # where the block size list starts
+    block_sizes: tuple[int, ...] = ()  # loaded on demand, see load_block_list
     dir_block: int = 0
     dir_offset: int = 0
     target: bytes = b""
@@ -386,6 +388,7 @@ class SquashfsImage:
         self._meta_cache: OrderedDict[int, tuple[bytes, int]] = OrderedDict()
         self._frag_cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._frag_lock = threading.Lock()
+        self._frag_pending: dict[tuple[int, int], Future] = {}
         self._ids: dict[int, int] = {}
         self._set_header_order(not sb.big_endian)
         if sb.big_endian:
@@ -476,7 +479,7 @@ class SquashfsImage:
         (block,) = self._u64(self._pread(ptr_pos, 8, f"{what} table index"), 0)
         if block >= self.size:
             raise SquashfsError(f"{what} table block at {block:#x} beyond end of image")
-        data, _ = self._meta_read(block, byte % METADATA_SIZE, entry, self.size)
+        data, _, _ = self._meta_read(block, byte % METADATA_SIZE, entry, self.size)
         return data
 
     def lookup_id(self, index: int) -> int:
@@ -538,11 +541,10 @@ class SquashfsImage:
                 )
             bs = sb.block_size
             nblocks = size // bs if frag != INVALID_FRAGMENT else -(-size // bs)
-            if nblocks * 4 > end - sb.inode_table_start:
+            # each on-disk metadata block (>= 3 bytes) holds at most 8 KiB of list
+            if nblocks * 4 > ((end - sb.inode_table_start) // 3 + 1) * METADATA_SIZE:
                 raise SquashfsError(f"inode {number}: file size {size} is implausible")
-            if nblocks:
-                raw, _, _ = self._meta_read(pos, off, nblocks * 4, end)
-                ino.block_sizes = struct.unpack(f"{e}{nblocks}I", raw)
+            ino.nblocks, ino.block_list_at = nblocks, (pos, off)
             ino.file_size, ino.blocks_start = size, start
             ino.fragment, ino.fragment_offset = frag, frag_off
         elif itype in (3, 10):
@@ -615,34 +617,73 @@ class SquashfsImage:
     # -- file data -------------------------------------------------------------------
 
     def _read_fragment(self, start: int, word: int) -> bytes:
+        """A decompressed fragment block; cached, and decompressed once even when
+        several workers ask for it at the same time."""
         key = (start, word)
         with self._frag_lock:
             hit = self._frag_cache.get(key)
             if hit is not None:
                 self._frag_cache.move_to_end(key)
                 return hit
-        size = word & ~BLOCK_UNCOMPRESSED
-        if size > self.sb.block_size or size == 0:
-            raise SquashfsError(f"fragment block at {start:#x} has bad size {size}")
-        raw = self._pread(start, size, "fragment block")
-        data = raw if word & BLOCK_UNCOMPRESSED else self._decompress(raw, self.sb.block_size)
+            waiting = self._frag_pending.get(key)
+            if waiting is None:
+                waiting = self._frag_pending[key] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return waiting.result()
+        try:
+            size = word & ~BLOCK_UNCOMPRESSED
+            if size > self.sb.block_size or size == 0:
+                raise SquashfsError(f"fragment block at {start:#x} has bad size {size}")
+            raw = self._pread(start, size, "fragment block")
+            if word & BLOCK_UNCOMPRESSED:
+                data = raw
+            else:
+                try:
+                    data = self._decompress(raw, self.sb.block_size)
+                except SquashfsError as exc:
+                    raise SquashfsError(f"fragment block at {start:#x}: {exc}") from None
+        except BaseException as exc:
+            with self._frag_lock:
+                del self._frag_pending[key]
+            waiting.set_exception(exc)
+            raise
         with self._frag_lock:
             self._frag_cache[key] = data
             while len(self._frag_cache) > FRAGMENT_CACHE_BLOCKS:
                 self._frag_cache.popitem(last=False)
+            del self._frag_pending[key]
+        waiting.set_result(data)
         return data
+
+    def load_block_list(self, inode: Inode, limit: int | None = None) -> None:
+        """Read the block sizes needed for the first ``limit`` bytes (all by default):
+        the list of a huge sparse file is only read as far as it is extracted."""
+        count = inode.nblocks
+        if limit is not None:
+            count = min(count, -(-limit // self.sb.block_size))
+        if count <= len(inode.block_sizes):
+            return
+        pos, off = inode.block_list_at
+        raw, _, _ = self._meta_read(pos, off, count * 4, self.sb.directory_table_start)
+        inode.block_sizes = struct.unpack(f"{self._e}{count}I", raw)
 
     def read_file_blocks(
         self, inode: Inode, fragment: tuple[int, int] | None, limit: int | None = None
     ) -> Iterator[tuple[int, bytes | None, int]]:
         """(file offset, data or None for a sparse hole, length) for each piece of a
-        file, in order, stopping at ``limit`` bytes.  Thread-safe."""
+        file, in order, stopping at ``limit`` bytes.  Thread-safe once
+        :meth:`load_block_list` has been called for ``limit`` (the caller's job)."""
         bs = self.sb.block_size
         size = inode.file_size
         want = size if limit is None else min(size, limit)
         pos = inode.blocks_start
         offset = 0
         decompress = self._decompress
+        if len(inode.block_sizes) < min(inode.nblocks, -(-want // bs)):
+            raise SquashfsError("block list not loaded")  # a caller bug, not the image's
         for word in inode.block_sizes:
             if offset >= want:
                 return
@@ -701,6 +742,8 @@ class SquashfsImage:
             try:
                 lkey = self.listing_key(inode)
             except SquashfsError as exc:
+                if not prefix:
+                    raise SquashfsError(f"cannot read the root directory: {exc}") from None
                 problems.append(_problem(prefix, f"Unreadable directory listing: {exc}"))
                 return
             if lkey is None:
@@ -752,7 +795,9 @@ class SquashfsImage:
                 yield rel, inode
                 if len(stack) >= MAX_DEPTH:
                     problems.append(
-                        _problem(rel, f"Directory nesting deeper than {MAX_DEPTH}", "Contents skipped.")
+                        _problem(
+                            rel, f"Directory nesting deeper than {MAX_DEPTH}", "Contents skipped."
+                        )
                     )
                     continue
                 push(rel, inode)
@@ -895,8 +940,7 @@ class _Extractor:
                 self.failed_dirs.add(rel)
                 self.reports.append(
                     LinkExtractionProblem(
-                        problem="Directory name already taken by a non-directory "
-                        "(duplicate entry)",
+                        problem="Directory name already taken by a non-directory (duplicate entry)",
                         resolution="Directory and its contents skipped.",
                         path=_text(rel),
                         link_path=_text(rel),
@@ -966,6 +1010,7 @@ class _Extractor:
                 f"extracted bytes would exceed {self.byte_cap} at {_text(rel)!r} "
                 f"({size} bytes, image {self.img.size} bytes); truncated to {limit}",
             )
+        self.img.load_block_list(inode, limit)
         self.committed += limit
         return _FileJob(rel, path, inode, fragment, limit), stop
 
@@ -1141,7 +1186,7 @@ class _Extractor:
                         job, job_stop = self._plan_file(rel, path, inode)
                     except SquashfsError as exc:
                         self.failed_keys.add(inode.key)
-                        self.reports.append(_problem(rel, f"Unreadable fragment entry: {exc}"))
+                        self.reports.append(_problem(rel, f"Unreadable file metadata: {exc}"))
                         continue
                     fut = pool.submit(self._write_file, job) if pool is not None else None
                     pending.append((fut, job))

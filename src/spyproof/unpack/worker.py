@@ -72,6 +72,18 @@ def _confine(work_root: Path, journal: Path, log_path: Path) -> str:
     return "sandbox: landlock"
 
 
+def _has_content(path: Path) -> bool:
+    """True when a task stopped by the depth cap still had something left to unpack."""
+    try:
+        if path.is_symlink():
+            return False
+        if path.is_dir():
+            return any(path.iterdir())
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> int:
     image, work_root, journal, log_path = (Path(a) for a in argv[1:5])
     limits = current()
@@ -104,9 +116,8 @@ def main(argv: list[str]) -> int:
     class _Processor(Processor):
         def process_task(self, task):  # noqa: ANN001 - unblob's signature
             result = super().process_task(task)
-            if task.depth >= config.max_depth and task.path.is_file():
-                if task.path.stat().st_size > 0:
-                    result.add_report(UnknownError(exception=DEPTH_LIMIT_MARK))
+            if task.depth >= config.max_depth and _has_content(task.path):
+                result.add_report(UnknownError(exception=DEPTH_LIMIT_MARK))
             return result
 
     processor = _Processor(config)

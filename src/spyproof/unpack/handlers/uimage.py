@@ -56,13 +56,19 @@ from unblob.models import (
 )
 from unblob.report import ExtractionProblem, Report
 
+from spyproof.inventory.manifest import sidecar_path
 from spyproof.unpack import limits
 
 logger = get_logger()
 
 UIMAGE_MAGIC = 0x27051956
 HEADER_SIZE = 64
-HEADER_FILE = "uimage-header.json"
+HEADER_SIDECAR = "uimage.json"
+
+
+def header_path(outdir: Path) -> Path:
+    """The decoded header sits beside the extracted payload, not inside it."""
+    return sidecar_path(outdir, HEADER_SIDECAR)
 
 C_DEFINITIONS = r"""
     typedef struct uimage_header {
@@ -484,7 +490,7 @@ class UImageExtractor(Extractor):
             "data_crc_ok": computed_dcrc == dcrc,
             "files": files,
         }
-        (outdir / HEADER_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        header_path(outdir).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         return ExtractResult(reports=reports)
 
     @staticmethod
