@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +20,6 @@ from pathlib import Path
 from spyproof import __version__
 from spyproof.inventory.manifest import sidecar_path, sidecars
 from spyproof.inventory.rootfs import find_rootfs_dirs
-from spyproof.inventory.walk import inventory_tree
 from spyproof.models import (
     ExtractedTree,
     FileEntry,
@@ -162,6 +163,11 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
              sha256: str, sha512: str, progress: Progress | None,
              kept: Path | None) -> ScanOutcome:
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The inventory's imports (LIEF alone takes most of a second) load on the second core
+    # while the extraction worker starts up and unpacks.
+    preload = threading.Thread(target=importlib.import_module,
+                               args=("spyproof.inventory.walk",), daemon=True)
+    preload.start()
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
     boundaries = set(result.boundaries)
@@ -170,6 +176,9 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
     _attach_details(result.formats, {t.id: t.path for t in result.trees})
     extra, candidates = _split_rootfs(result.trees, boundaries)
     trees = sorted(result.trees + extra, key=lambda t: t.id)
+
+    preload.join()
+    from spyproof.inventory.walk import inventory_tree
 
     files: list[FileEntry] = []
     tree_models: list[ExtractedTree] = []

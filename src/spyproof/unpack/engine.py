@@ -8,8 +8,8 @@ until then is kept, and the worker's journal tells which formats were found wher
 
 from __future__ import annotations
 
-import contextlib
 import base64
+import contextlib
 import json
 import os
 import re

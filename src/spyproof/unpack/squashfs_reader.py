@@ -418,12 +418,12 @@ class SquashfsImage:
 
     def _read_meta_block(self, pos: int, end: int) -> tuple[bytes, int]:
         """(decompressed data, position of the next block) of the block at ``pos``."""
+        if pos + 2 > end:
+            raise SquashfsError(f"metadata block at {pos:#x} lies outside its table")
         hit = self._meta_cache.get(pos)
         if hit is not None:
             self._meta_cache.move_to_end(pos)
             return hit
-        if pos + 2 > end:
-            raise SquashfsError(f"metadata block at {pos:#x} lies outside its table")
         (hdr,) = self._hdr_fmt(self._pread(pos, 2, "metadata block header"), 0)
         size = hdr & 0x7FFF
         if size == 0 or size > METADATA_SIZE:
@@ -1145,21 +1145,23 @@ class _Extractor:
         if not stat.S_ISDIR(os.lstat(out).st_mode):
             raise SquashfsError(f"output {os.fsdecode(out)!r} is not a directory")
         pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        pending: deque[tuple[Future | None, _FileJob]] = deque()
+        pending: deque[tuple[Future, _FileJob]] = deque()
         max_pending = 4 * self.workers
         stop: _Stop | None = None
         fatal: SquashfsError | None = None
 
+        def record(job: _FileJob, written: int, problem: Report | None) -> None:
+            if problem is not None:
+                self.reports.append(problem)
+                self.failed_keys.add(job.inode.key)
+            else:
+                self.stats.files += 1
+                self.stats.bytes += written
+
         def settle(block: bool) -> None:
-            while pending and (block or len(pending) >= max_pending or pending[0][0] is None):
+            while pending and (block or len(pending) >= max_pending):
                 fut, job = pending.popleft()
-                written, problem = fut.result() if fut is not None else self._write_file(job)
-                if problem is not None:
-                    self.reports.append(problem)
-                    self.failed_keys.add(job.inode.key)
-                else:
-                    self.stats.files += 1
-                    self.stats.bytes += written
+                record(job, *fut.result())
 
         root_inode: Inode | None = None
         try:
@@ -1188,9 +1190,13 @@ class _Extractor:
                         self.failed_keys.add(inode.key)
                         self.reports.append(_problem(rel, f"Unreadable file metadata: {exc}"))
                         continue
-                    fut = pool.submit(self._write_file, job) if pool is not None else None
-                    pending.append((fut, job))
-                    settle(block=False)
+                    if pool is None or not inode.nblocks:
+                        # small files (a fragment tail only) are cheapest written here:
+                        # the per-file Python work would only contend for the GIL
+                        record(job, *self._write_file(job))
+                    else:  # files with data blocks: decompression runs in parallel
+                        pending.append((pool.submit(self._write_file, job), job))
+                        settle(block=False)
                     if job_stop is not None:
                         raise job_stop
                 elif kind == SYMLINK:

@@ -2,10 +2,12 @@
 
 ``SPYPROOF_HANDLERS`` is unblob's built-in set with:
 
-* the U-Boot legacy image handler added (unblob has none), and
+* the U-Boot legacy image handler added (unblob has none),
 * unblob's SquashFS v4 LE/BE handlers replaced by spyproof's own
   (``spyproof.unpack.handlers.squashfs.SQUASHFS_HANDLERS``) when that module is present;
-  without it unblob's handlers stay in place.
+  without it unblob's handlers stay in place, and
+* the tar, cpio, zip, ext and UBIFS handlers wrapped so that they write a metadata
+  manifest of what they extract (``spyproof.unpack.handlers.metadata``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from unblob.handlers import BUILTIN_DIR_HANDLERS, BUILTIN_HANDLERS
 from unblob.handlers.filesystem import squashfs as _unblob_squashfs
 from unblob.models import DirectoryHandlers, Handlers
 
+from .metadata import with_manifests
 from .uimage import UIMAGE_HANDLERS
 
 _SQUASHFS_MODULE = f"{__name__}.squashfs"
@@ -56,7 +59,7 @@ def build_handlers() -> Handlers:
     return tuple(handlers)
 
 
-SPYPROOF_HANDLERS: Handlers = build_handlers()
+SPYPROOF_HANDLERS: Handlers = with_manifests(build_handlers())
 SPYPROOF_DIR_HANDLERS: DirectoryHandlers = BUILTIN_DIR_HANDLERS
 
 __all__ = ["SPYPROOF_DIR_HANDLERS", "SPYPROOF_HANDLERS", "UIMAGE_HANDLERS", "build_handlers"]
