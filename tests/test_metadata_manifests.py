@@ -637,3 +637,19 @@ def test_ubifs_lister_truncated(tmp_path):
     for fraction in (0.02, 0.2, 0.5, 0.9):
         cut = list_ubifs(_truncate(image, fraction))
         assert len(cut.entries) < 204 and cut.problem
+
+
+def test_listing_is_capped_at_max_files(tmp_path, monkeypatch):
+    """A flood of members costs no memory beyond the engine's file cap."""
+    import tarfile
+
+    from spyproof.unpack import limits
+
+    monkeypatch.setenv(limits.ENV_VAR, limits.Limits(max_files=10).to_env())
+    image = tmp_path / "flood.tar"
+    with tarfile.open(image, "w") as archive:
+        for i in range(50):
+            archive.addfile(tarfile.TarInfo(f"f{i:02d}"))
+    listing = list_tar(image)
+    assert [e.path for e in listing.entries] == [f"f{i:02d}" for i in range(10)]
+    assert "40 not listed" in listing.problem

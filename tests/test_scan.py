@@ -141,7 +141,7 @@ def test_squashfs_metadata_comes_from_the_filesystem(tmp_path):
     image = tmp_path / "meta.squashfs"
     builders.require("mksquashfs")
     builders._run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
-                   "-all-root", "-p", "etc/shadow m 600 0 42", "-p", "bin/tool m 4755 0 0",
+                   "-p", "etc/shadow m 600 0 42", "-p", "bin/tool m 4755 0 0",
                    "-p", "dev/console c 600 0 0 5 1", "-p", "dev/initctl f 600 0 0 cat"])
     outcome, report = scan(image, tmp_path)
     files = rootfs_files(report)

@@ -35,6 +35,7 @@ from spyproof.unpack.engine import Tree, unpack
 from spyproof.unpack.limits import Limits
 
 Progress = Callable[[str, int, int], None]
+_SPECIAL_KINDS = {"char_device", "block_device", "fifo", "socket"}
 
 
 class ScanInputError(Exception):
@@ -181,10 +182,18 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
     from spyproof.inventory.walk import inventory_tree
 
     files: list[FileEntry] = []
+    warnings_extra: list[ScanWarning] = []
     tree_models: list[ExtractedTree] = []
     for i, tree in enumerate(trees):
         entries = list(inventory_tree(tree.id, tree.path, boundaries))
         files.extend(entries)
+        specials = [e.path for e in entries if e.kind in _SPECIAL_KINDS]
+        if specials:
+            warnings_extra.append(ScanWarning(
+                code="path.special_file", path=tree.id,
+                message=(f"{len(specials)} device node(s), fifo(s) or socket(s) recorded from "
+                         f"the image's metadata, not created on disk: "
+                         f"{', '.join(specials[:5])}{' …' if len(specials) > 5 else ''}")))
         tree_models.append(ExtractedTree(
             id=tree.id, format=tree.format, container=tree.container,
             start_offset=tree.start_offset, end_offset=tree.end_offset, depth=tree.depth,
@@ -201,7 +210,7 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
         for t in tree_models:
             t.is_rootfs = t.id == rootfs
 
-    warnings = list(result.warnings)
+    warnings = list(result.warnings) + warnings_extra
     log = list(result.log)
     problems: list[str] = []
     if not result.formats or all(f.format == "unknown" for f in result.formats):

@@ -132,6 +132,7 @@ _ERROR_CODES = {
     "ExtendedAttributeExtractionProblem": "path.xattr",
     "ExtractionProblem": "extract.problem",
     "LimitReport": None,  # code comes from the report itself
+    "SquashfsErrorReport": "extract.corrupt",
 }
 
 # Problems that were resolved safely: logged and warned, but the result stays complete.
@@ -143,10 +144,8 @@ def _command_output(report: dict) -> str:
     """unblob serialises a command's stderr (bytes) as base64; get the text back."""
     raw = report.get("stderr") or ""
     if isinstance(raw, str):
-        try:
+        with contextlib.suppress(ValueError):
             raw = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
-        except ValueError:
-            pass
     return str(raw)
 
 
@@ -199,6 +198,8 @@ def _describe(report: dict, rel: _Relativiser) -> str:
         return rel.text(f"{report['problem']} {report.get('resolution', '')} {where}".strip())
     if kind == "LimitReport":
         return rel.text(str(report.get("detail", "")))
+    if kind == "SquashfsErrorReport":
+        return rel.text(str(report.get("message", "")))
     return rel.text(json.dumps({k: v for k, v in report.items() if k != "__typename__"},
                                sort_keys=True, default=str))[:400]
 

@@ -29,10 +29,14 @@ Safety (the images are hostile)
       detected, and the walk depth is capped: a corrupt image raises
       :class:`SquashfsError` (one line) or, when only a part is unreadable, that part
       is reported and the rest extracted;
-    * the caps of :mod:`spyproof.unpack.limits` (file size, total size, file count,
-      expansion ratio) stop the extraction with :class:`SquashfsLimitExceeded` (a
-      :class:`~spyproof.unpack.limits.LimitExceeded`) once the tree written so far
-      has been left consistent (directory modes and times applied).
+    * the caps of :mod:`spyproof.unpack.limits` stop the extraction with
+      :class:`SquashfsLimitExceeded` (a :class:`~spyproof.unpack.limits.LimitExceeded`)
+      once the tree written so far has been left consistent (directory modes and times
+      applied).  ``cap`` is the ``Limits`` field without ``max_`` (``file_bytes``,
+      ``total_bytes``, ``files``, ``ratio``: the engine's ``limit.*`` codes).  Sizes are
+      known before any byte is written, so a file that would cross a byte cap is written
+      up to the cap (truncated) and the extraction stops there; ``files`` counts every
+      entry met (directories, links and the special files that are only reported).
 
 Data is streamed block by block; file data is decompressed and written by a small
 thread pool (zlib, lzma, lzo, lz4 and zstd all release the GIL).
@@ -891,9 +895,9 @@ class _Extractor:
         self.committed = 0  # bytes promised to files so far (their declared sizes)
         ratio_cap = int(limits.max_ratio * max(img.size, 1))
         if ratio_cap < limits.max_total_bytes:
-            self.byte_cap, self.byte_cap_name = ratio_cap, "max_ratio"
+            self.byte_cap, self.byte_cap_name = ratio_cap, "ratio"
         else:
-            self.byte_cap, self.byte_cap_name = limits.max_total_bytes, "max_total_bytes"
+            self.byte_cap, self.byte_cap_name = limits.max_total_bytes, "total_bytes"
         self.dirs: list[tuple[bytes, Inode]] = []  # created, in creation order
         self.failed_dirs: set[bytes] = set()
         self.first_path: dict[tuple[int, int], tuple[bytes, bytes]] = {}  # key -> (rel, path)
@@ -921,7 +925,7 @@ class _Extractor:
         self.entries += 1
         if self.entries > self.limits.max_files:
             raise _Stop(
-                "max_files",
+                "files",
                 f"more than {self.limits.max_files} entries; stopped at {_text(rel)!r}",
             )
 
@@ -998,7 +1002,7 @@ class _Extractor:
         if size > self.limits.max_file_bytes:
             limit = self.limits.max_file_bytes
             stop = _Stop(
-                "max_file_bytes",
+                "file_bytes",
                 f"{_text(rel)!r} is {size} bytes (cap {self.limits.max_file_bytes}); "
                 f"truncated to {limit}",
             )

@@ -65,6 +65,7 @@ from unblob.report import ExtractionProblem, Report
 
 from spyproof.inventory.manifest import ManifestEntry, write_manifest
 from spyproof.models import EntryKind
+from spyproof.unpack import limits
 
 logger = get_logger()
 
@@ -212,16 +213,24 @@ def annotate_missing(outdir: Path, entries: Iterable[ManifestEntry]) -> list[Man
 
 class _Collector:
     """Entries by extraction path: a later member with the same path replaces the
-    earlier one, as it does on disk."""
+    earlier one, as it does on disk. Holds at most ``limits.max_files`` paths, so a
+    hostile archive of millions of empty members cannot exhaust memory."""
 
     def __init__(self) -> None:
         self.by_path: dict[str, ManifestEntry] = {}
+        self.cap = max(1, limits.current().max_files)
+        self.dropped = 0
 
     def add(self, entry: ManifestEntry) -> None:
+        if entry.path not in self.by_path and len(self.by_path) >= self.cap:
+            self.dropped += 1
+            return
         self.by_path.pop(entry.path, None)
         self.by_path[entry.path] = entry
 
     def listing(self, problem: str | None = None) -> Listing:
+        if self.dropped and problem is None:
+            problem = f"more than {self.cap} entries; {self.dropped} not listed"
         return Listing(entries=list(self.by_path.values()), problem=problem)
 
 
@@ -297,7 +306,7 @@ class ManifestingExtractor(Extractor):
         if entries:
             try:
                 write_manifest(outdir, entries)
-            except OSError as exc:
+            except Exception as exc:
                 problems.append(
                     ExtractionProblem(
                         problem=f"Metadata manifest could not be written: {exc}",
@@ -533,13 +542,11 @@ def list_cpio(path: Path) -> Listing:
                 break
             if header.name == CPIO_TRAILER:
                 break
+            # Unknown file types (contiguous files, garbage) are skipped, as unblob does.
             kind = _kind_of(header.mode)
-            if kind is None:
-                problem = f"cpio member {header.name!r} has invalid mode {header.mode:o}"
-                break
             truncated = header.data_offset + header.size > file_size
             rel, note = unblob_fs_path(header.name)
-            if rel is not None:
+            if rel is not None and kind is not None:
                 entry = ManifestEntry(
                     path=rel,
                     kind=kind,
@@ -551,14 +558,15 @@ def list_cpio(path: Path) -> Listing:
                 if kind is EntryKind.file:
                     entry.size = header.size
                     key = (header.dev, header.ino)
-                    if header.nlink > 1 and key in first_names:
+                    linked = header.nlink > 1 and header.ino != 0
+                    if linked and key in first_names:
                         first_raw, first_rel = first_names[key]
                         entry.kind = EntryKind.hardlink
                         entry.link_target = first_raw
                         first = seen.by_path.get(first_rel)
                         if first is not None:
                             first.size = max(first.size, header.size)
-                    elif header.nlink > 1:
+                    elif linked:
                         first_names[key] = (header.name, rel)
                 elif kind is EntryKind.symlink:
                     fh.seek(header.data_offset)
