@@ -768,8 +768,9 @@ def test_handler_extracts_and_translates_errors(gzip_image, bomb_image, tmp_path
     cut.write_bytes(gzip_image.read_bytes()[:4096])
     with pytest.raises(ExtractError) as info:
         handler.extract(cut, tmp_path / "cut")
-    (err,) = info.value.reports
+    truncated, err = info.value.reports
     assert isinstance(err, SquashfsErrorReport) and err.text.startswith("squashfs.corrupt:")
+    assert "image truncated" in truncated.text
 
 
 def _all_reports(result) -> list:

@@ -65,9 +65,11 @@ def _default_out(image: Path) -> Path:
 def _render_summary(outcome: ScanOutcome) -> None:
     r = outcome.report
     table = Table(title=f"spyproof scan of {r.image.name}", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
     table.add_row("image", f"{r.image.size:,} bytes  sha256 {r.image.sha256}")
     chain = ", ".join(f"{f.format}@{f.start_offset}" for f in r.image.formats
-                      if f.format != "unknown")
+                      if f.depth == 0 and f.format != "unknown")
     table.add_row("formats", chain or "none recognised")
     table.add_row("trees", str(len(r.trees)))
     table.add_row("root fs", r.rootfs or "not found")
@@ -75,10 +77,10 @@ def _render_summary(outcome: ScanOutcome) -> None:
     n_elf = sum(1 for f in r.files if f.file_type == "elf")
     table.add_row("files", f"{n_files:,} ({n_elf:,} ELF), {len(r.files):,} entries in all")
     table.add_row("warnings", str(len(r.warnings)))
-    table.add_row("report", str(outcome.report_path))
-    if outcome.extracted_dir:
-        table.add_row("extracted", str(outcome.extracted_dir))
     out.print(table)
+    out.print(f"report: {outcome.report_path}", soft_wrap=True)
+    if outcome.extracted_dir:
+        out.print(f"extracted: {outcome.extracted_dir}", soft_wrap=True)
 
 
 @app.command()

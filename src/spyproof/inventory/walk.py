@@ -21,6 +21,7 @@ from spyproof.inventory.manifest import ManifestEntry, read_manifest
 from spyproof.models import EntryKind, FileEntry
 
 BLOCK = 1024 * 1024
+_SPECIAL = {EntryKind.char_device, EntryKind.block_device, EntryKind.fifo, EntryKind.socket}
 HEAD = 4096
 
 
@@ -120,6 +121,12 @@ def _entry(tree_id: str, item: _Pending, meta: ManifestEntry | None) -> FileEntr
         gid=st.st_gid,
         link_target=item.link_target,
     )
+    if meta is not None and meta.kind in _SPECIAL and item.kind is EntryKind.file:
+        # An extractor that could not (or must not) create a device node left a plain
+        # file in its place; the image says what it really is.
+        entry.kind = EntryKind(meta.kind)
+        entry.size = 0
+        item.kind = entry.kind
     if meta is not None:
         entry.mode = meta.mode
         entry.uid = meta.uid

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import signal
 import sys
@@ -110,6 +111,10 @@ def main(argv: list[str]) -> int:
     journal_fh.flush()
 
     import unblob.processing as unblob_processing
+
+    from spyproof.unpack import lazy_lief
+
+    lazy_lief.install()
     from unblob.models import Task
     from unblob.pool import make_pool
     from unblob.processing import ExtractionConfig, Processor
@@ -180,8 +185,13 @@ def main(argv: list[str]) -> int:
         pool.submit(Task(blob_id="", path=image, depth=0))
         pool.process_until_done()
     journal_fh.write(json.dumps({"done": True}) + "\n")
+    journal_fh.flush()
+    os.fsync(journal_fh.fileno())
     journal_fh.close()
-    return 0
+    logging.shutdown()
+    # Everything is on disk; skip the interpreter's teardown of unblob, LIEF and friends,
+    # which costs the scan most of a second for nothing.
+    os._exit(0)
 
 
 if __name__ == "__main__":

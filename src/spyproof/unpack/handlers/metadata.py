@@ -36,6 +36,7 @@ subclasses whose extractor is wrapped.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import os
@@ -61,7 +62,7 @@ from unblob.handlers.archive._safe_tarfile import open_safe_tarfile
 from unblob.handlers.filesystem import extfs as _unblob_extfs
 from unblob.handlers.filesystem import ubi as _unblob_ubi
 from unblob.models import ExtractError, Extractor, ExtractResult, Handlers
-from unblob.report import ExtractionProblem, Report
+from unblob.report import ExtractionProblem, PathTraversalProblem, Report
 
 from spyproof.inventory.manifest import ManifestEntry, write_manifest
 from spyproof.models import EntryKind
@@ -296,6 +297,9 @@ class ManifestingExtractor(Extractor):
                 )
             ]
         problems: list[Report] = []
+        if self._lister is list_zip:
+            # 7-Zip drops '..' and '/' from member names without saying so.
+            problems.extend(_silent_traversals(entries))
         if listing.problem:
             problems.append(
                 ExtractionProblem(
@@ -314,6 +318,24 @@ class ManifestingExtractor(Extractor):
                     )
                 )
         return problems
+
+
+def _silent_traversals(entries: Iterable[ManifestEntry]) -> list[Report]:
+    out: list[Report] = []
+    for e in entries:
+        match = re.match(r"archive name: (.*)$", e.note or "")
+        if not match:
+            continue
+        try:
+            original = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            continue
+        if original.startswith("/") or ".." in original.split("/"):
+            out.append(PathTraversalProblem(
+                path=original, extraction_path=e.path,
+                problem="Potential path traversal in archive member name",
+                resolution="Redirected inside the extraction directory."))
+    return out
 
 
 # --- tar -------------------------------------------------------------------------------
