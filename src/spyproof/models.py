@@ -159,6 +159,20 @@ class Component(_Model):
     method: str = Field(description="package-db or fingerprint.")
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: list[Evidence] = Field(default_factory=list)
+    package: str | None = Field(default=None, description="Package name in the package db.")
+    files: list[str] = Field(default_factory=list, description="Files the component owns "
+                             "(package db) or was found in (fingerprint), tree-qualified.")
+    static_in: list[str] = Field(default_factory=list, description="Binaries that carry a "
+                                 "statically linked copy of this component.")
+
+
+class DuplicateGroup(_Model):
+    """Several copies (and maybe versions) of one library across the image."""
+
+    name: str
+    versions: list[str]
+    copies: int
+    files: list[str]
 
 
 class ImageInfo(_Model):
@@ -188,6 +202,9 @@ class Report(_Model):
     trees: list[ExtractedTree] = Field(default_factory=list)
     files: list[FileEntry] = Field(default_factory=list)
     components: list[Component] = Field(default_factory=list)
+    duplicates: list[DuplicateGroup] = Field(default_factory=list)
+    unclaimed_elf: list[str] = Field(default_factory=list, description="ELF files no "
+                                     "component claims: the gaps of identification.")
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(
