@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import resource
 import signal
 import sys
@@ -76,6 +77,9 @@ def _confine(work_root: Path, journal: Path, log_path: Path) -> str:
 
 
 SKIP_MAGIC_PREFIX = "spyproof-skip: "
+_PLAIN_TEXT = re.compile(r"^(ASCII|UTF-8 Unicode|ISO-8859) text|^(POSIX shell|Bourne-Again "
+                         r"shell|Python|Perl|Lua|Tcl|awk|a /\S+ script)|^PEM |^OpenSSH |^JSON"
+                         r"|^XML |^HTML |^exported SGML|^empty$|^very short file")
 
 
 def _no_hash(cls, _path: object):  # noqa: ANN001, ANN202
@@ -155,6 +159,9 @@ def main(argv: list[str]) -> int:
                 # formats costs most of an unpack and finds nothing an ELF carries. Kernels
                 # and static binaries (which may embed an initramfs) are still searched.
                 if text.startswith("ELF ") and "dynamically linked" in text:
+                    return SKIP_MAGIC_PREFIX + text
+                # Plain text (configs, scripts, PEM) holds no binary container to carve.
+                if _PLAIN_TEXT.search(text) and "data" not in text:
                     return SKIP_MAGIC_PREFIX + text
                 return text
 
