@@ -246,3 +246,26 @@ def test_truncated_squashfs_gives_partial_report(truncated_squashfs, tmp_path):
     assert not report.complete
     assert len(outcome.problems[0].splitlines()) == 1
     assert str(truncated_squashfs) in outcome.problems[0]
+
+
+@pytest.mark.parametrize("fstype", ["ext2", "ext3"])
+def test_ext2_ext3(fstype, rootfs, fixtures_dir, tmp_path):
+    image = build(builders.make_ext, rootfs, fixtures_dir / f"rootfs.{fstype}", fstype)
+    outcome, report = scan(image, tmp_path)
+    assert outcome.exit_code == 0, outcome.problems
+    assert any(f.format == "extfs" for f in report.image.formats)
+    assert_router_rootfs(report, rootfs)
+
+
+def test_big_endian_squashfs(rootfs, fixtures_dir, tmp_path):
+    """Big-endian SquashFS 4.0 (no packaged tool writes it: converted from mksquashfs output,
+    see tests/squashfs_be.py) scans to the same root filesystem."""
+    import squashfs_be
+
+    le = build(builders.make_squashfs, rootfs, fixtures_dir / "for-be.squashfs", "gzip")
+    be = tmp_path / "rootfs-be.squashfs"
+    be.write_bytes(squashfs_be.le_to_be(le.read_bytes()))
+    outcome, report = scan(be, tmp_path)
+    assert outcome.exit_code == 0, outcome.problems
+    assert any(f.format == "squashfs_v4_be" for f in report.image.formats)
+    assert_router_rootfs(report, rootfs)
