@@ -76,6 +76,11 @@ def _render_summary(outcome: ScanOutcome) -> None:
     n_files = sum(1 for f in r.files if f.kind in ("file", "hardlink"))
     n_elf = sum(1 for f in r.files if f.file_type == "elf")
     table.add_row("files", f"{n_files:,} ({n_elf:,} ELF), {len(r.files):,} entries in all")
+    if r.components:
+        table.add_row("components", f"{len(r.components)} "
+                      f"({', '.join(sorted({c.name for c in r.components})[:12])}"
+                      f"{', …' if len({c.name for c in r.components}) > 12 else ''})")
+        table.add_row("unclaimed ELF", str(len(r.unclaimed_elf)))
     table.add_row("warnings", str(len(r.warnings)))
     out.print(table)
     out.print(f"report: {outcome.report_path}", soft_wrap=True)
@@ -103,12 +108,16 @@ def scan(
         Limits.max_ratio,
     timeout: Annotated[float, typer.Option(help="Seconds before extraction is stopped.")] =
         3600.0,
+    no_identify: Annotated[bool, typer.Option(
+        "--no-identify", help="Unpack and inventory only (no components, no SBOM).")] = False,
 ) -> None:
-    """Unpack IMAGE recursively and inventory every file; write OUT/report.json."""
+    """Unpack IMAGE, inventory every file, identify components; write OUT/report.json and
+    OUT/sbom.cdx.json."""
     options = ScanOptions(
         limits=Limits(max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes,
                       max_files=max_files, max_depth=max_depth, max_ratio=max_ratio),
-        work_dir=work_dir, keep_extracted=keep_extracted, timeout_s=timeout)
+        work_dir=work_dir, keep_extracted=keep_extracted, timeout_s=timeout,
+        identify=not no_identify)
     target = out_dir or _default_out(image)
     show = not _State.quiet and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
@@ -132,6 +141,42 @@ def scan(
         _emit_error(problem)
     if not _State.quiet:
         _render_summary(outcome)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def sbom(
+    image: Annotated[Path, typer.Argument(help="Firmware image file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="SBOM file to write.")],
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="cyclonedx (1.6 JSON) or spdx (2.3 JSON).")] =
+        "cyclonedx",
+    work_dir: Annotated[Path | None, typer.Option(
+        "--work-dir", help="Parent directory for temporary extraction.")] = None,
+) -> None:
+    """Scan IMAGE and write only its SBOM."""
+    import tempfile
+
+    from spyproof.report.sbom import write_sbom
+
+    if fmt not in ("cyclonedx", "spdx"):
+        _emit_error(f"--format {fmt}: expected cyclonedx or spdx")
+        raise typer.Exit(2)
+    with tempfile.TemporaryDirectory(prefix="spyproof-sbom-", dir=work_dir) as tmp:
+        try:
+            outcome = run_scan(image, Path(tmp) / "out", ScanOptions(work_dir=work_dir))
+        except ScanInputError as exc:
+            _emit_error(str(exc))
+            raise typer.Exit(2) from None
+        try:
+            write_sbom(outcome.report, output, fmt)
+        except OSError as exc:
+            _emit_error(f"{output}: cannot write: {exc.strerror}")
+            raise typer.Exit(2) from None
+    for problem in outcome.problems:
+        _emit_error(problem)
+    if not _State.quiet:
+        out.print(f"{fmt} SBOM with {len(outcome.report.components)} components: {output}")
     raise typer.Exit(outcome.exit_code)
 
 

@@ -47,6 +47,7 @@ class ScanOptions:
     limits: Limits = field(default_factory=Limits)
     work_dir: Path | None = None
     keep_extracted: bool = False
+    identify: bool = True
     timeout_s: float = 3600.0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -202,6 +203,14 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
         if progress:
             progress("inventory", i + 1, len(trees))
 
+    identification = None
+    if options.identify:
+        from spyproof.identify.pipeline import identify
+
+        identification = identify(files, {t.id: t.path for t in trees})
+        if progress:
+            progress("identify", 1, 1)
+
     rootfs = None
     if candidates:
         counts = {t.id: t.file_count for t in tree_models}
@@ -211,6 +220,8 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
             t.is_rootfs = t.id == rootfs
 
     warnings = list(result.warnings) + warnings_extra
+    if identification:
+        warnings.extend(identification.warnings)
     log = list(result.log)
     problems: list[str] = []
     if not result.formats or all(f.format == "unknown" for f in result.formats):
@@ -241,11 +252,18 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path, s
         rootfs=rootfs,
         trees=tree_models,
         files=files,
+        components=identification.components if identification else [],
+        duplicates=identification.duplicates if identification else [],
+        unclaimed_elf=identification.unclaimed_elf if identification else [],
         extraction_log=sorted(log, key=lambda e: (e.source, e.level, e.message)),
         warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
         complete=complete,
     )
     report_path = out / "report.json"
     write_json_atomic(report_path, report)
+    if options.identify:
+        from spyproof.report.sbom import write_sbom
+
+        write_sbom(report, out / "sbom.cdx.json", "cyclonedx")
     return ScanOutcome(report=report, report_path=report_path, problems=problems,
                        extracted_dir=kept)
