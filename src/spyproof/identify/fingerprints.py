@@ -27,12 +27,15 @@ what is installed, and taking it would report versions that are not there.
 
 Statically linked copies: a fingerprint may name its product's own shared libraries
 (``library``: regexes on DT_SONAME; patterns marked ``program: true`` come from the product's
-own programs, e.g. ``xz``, and are exempt from what follows). A match in an ELF file whose soname is one of them is the
-library itself. A match in an ELF file that *needs* one of them (DT_NEEDED) is the version of
-the headers that file was compiled against (e.g. ``OpenSSL 3.0.16`` inside a dynamically
-linked ``hostapd``), not a copy of the library: it is dropped, because the running version is
-the one of the shared library. Any other ELF match is a statically linked copy and goes into
-the component's ``static_in``.
+own programs, e.g. ``xz``, and are exempt from what follows). A match in an ELF file whose
+soname is one of them is the library itself. A match in an ELF file that *needs* one of them
+(DT_NEEDED) is the version of the headers that file was compiled against (e.g. ``OpenSSL
+3.0.16`` inside a dynamically linked ``hostapd``), not a copy of the library: it is dropped,
+because the running version is the one of the shared library. Any other ELF match is a
+statically linked copy and goes into the component's ``static_in``.
+
+Deliberately not covered: uClibc/uClibc-ng (its libc carries no version string; the version
+is only in file names such as libuClibc-0.9.33.2.so, and fingerprints never read names).
 """
 
 from __future__ import annotations
@@ -208,7 +211,8 @@ def _parse_pattern(product: str, file: str, raw: object, index: int) -> Pattern:
         raise _fail(file, pid, f"version_transform must be one of {sorted(_TRANSFORMS)}")
     return Pattern(product=product, id=pid, regex=rx, compiled=compiled, confidence=float(conf),
                    width=hi, requires=tuple(r.encode("latin-1") for r in requires),
-                   soname=soname_rx, anchor=_anchor(rx.decode("latin-1")), scope=scope, unique=bool(raw.get("unique", False)),
+                   soname=soname_rx, anchor=_anchor(rx.decode("latin-1")), scope=scope,
+                   unique=bool(raw.get("unique", False)),
                    transform=transform, presence_only=presence_only,
                    program=bool(raw.get("program", False)), file=file)
 
@@ -368,16 +372,28 @@ class Engine:
                     present.add(self.literals[tag - n])
             hits.clear()
             return ends, present
-        # pure-Python fallback: same answers, slower
-        for i, p in enumerate(self.patterns):
-            if not elf and p.scope != "any":
-                continue
-            found = [m.end() for m in p.compiled.finditer(buf)]
-            if found:
-                ends[i] = found
+        # pure-Python fallback: same answers, slower (gates first, literal anchors by find)
         for lit in self.literals:
             if buf.find(lit) >= 0:
                 present.add(lit)
+        soname = elf_soname(buf) if elf and any(p.soname for p in self.patterns) else None
+        for i, p in enumerate(self.patterns):
+            if not elf and p.scope != "any":
+                continue
+            if not all(r in present for r in p.requires):
+                continue
+            if p.soname is not None and (soname is None or not p.soname.search(soname)):
+                continue
+            found: list[int] = []
+            if p.anchor is not None:
+                at = buf.find(p.anchor)
+                while at >= 0:
+                    found.append(at + len(p.anchor))
+                    at = buf.find(p.anchor, at + 1)
+            else:
+                found = [m.end() for m in p.compiled.finditer(buf)]
+            if found:
+                ends[i] = found
         return ends, present
 
     def match_buffer(self, buf) -> list[Match]:
