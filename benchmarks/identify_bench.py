@@ -42,7 +42,7 @@ PACKAGES = {
     "libsqlite3-0": "sqlite", "lighttpd": "lighttpd", "nginx-core": "nginx",
     "dnsmasq-base": "dnsmasq", "hostapd": "hostapd", "wpasupplicant": "wpa_supplicant",
     "iptables": "iptables", "nftables": "nftables", "libxml2": "libxml2",
-    "libexpat1": "expat", "openvpn": "openvpn", "strongswan-starter": "strongswan",
+    "libexpat1": "expat", "openvpn": "openvpn", "libstrongswan": "strongswan",
     "liblzma5": "xz", "libjson-c5": "json-c", "libpcap0.8": "libpcap", "tcpdump": "tcpdump",
     "libmbedcrypto7": "mbedtls", "libwolfssl35": "wolfssl", "libgnutls30": "gnutls",
     "libsnmp40": "net-snmp", "miniupnpd": "miniupnpd", "samba-libs": "samba", "ppp": "pppd",
@@ -58,7 +58,8 @@ def upstream(version: str) -> str:
     if "-" in v:
         v = v.rsplit("-", 1)[0]
     v = re.sub(r"[+~.](dfsg|ds|debian|really.*|repack)\d*.*$", "", v)
-    return v
+    # libevent's upstream tags are "release-2.1.12-stable"; NVD and OSV say 2.1.12.
+    return re.sub(r"-stable$", "", v)
 
 
 def cbt_ready() -> Path:

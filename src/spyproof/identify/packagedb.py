@@ -555,12 +555,9 @@ def _source_name(st: Stanza, db: str) -> str | None:
     return value if _NAME_RE.match(value) else None
 
 
-def _dpkg_packages(tree: _Tree, base: str, warn: list[ScanWarning]) -> list[_Pkg]:
-    status_rel = f"{base}/status"
-    if tree.regular(status_rel) is None:
-        return []
-    stats = ParseStats()
-    out: list[_Pkg] = []
+def _installed_stanzas(tree: _Tree, status_rel: str, stats: ParseStats):
+    """(stanza, name, version, arch) of each installed, well-formed package of a status file;
+    malformed stanzas are counted in stats."""
     for st in parse_stanzas(tree.host_path(status_rel), stats):
         if not _installed(st.fields.get("status")):
             continue
@@ -568,7 +565,16 @@ def _dpkg_packages(tree: _Tree, base: str, warn: list[ScanWarning]) -> list[_Pkg
         if valid is None:
             stats.bad_stanzas += 1
             continue
-        name, version, arch = valid
+        yield (st, *valid)
+
+
+def _dpkg_packages(tree: _Tree, base: str, warn: list[ScanWarning]) -> list[_Pkg]:
+    status_rel = f"{base}/status"
+    if tree.regular(status_rel) is None:
+        return []
+    stats = ParseStats()
+    out: list[_Pkg] = []
+    for st, name, version, arch in _installed_stanzas(tree, status_rel, stats):
         list_rel = None
         for cand in ([f"{base}/info/{name}:{arch}.list"] if arch else []) + [
                 f"{base}/info/{name}.list"]:
@@ -603,14 +609,7 @@ def _opkg_packages(tree: _Tree, base: str, warn: list[ScanWarning]) -> list[_Pkg
     out: list[_Pkg] = []
     if tree.regular(status_rel) is not None:
         stats = ParseStats()
-        for st in parse_stanzas(tree.host_path(status_rel), stats):
-            if not _installed(st.fields.get("status")):
-                continue
-            valid = _valid(st)
-            if valid is None:
-                stats.bad_stanzas += 1
-                continue
-            name, version, arch = valid
+        for st, name, version, arch in _installed_stanzas(tree, status_rel, stats):
             evidence = [_evidence(tree, status_rel, st)]
             ctl = controls.get(name)
             merged = dict(st.fields)
