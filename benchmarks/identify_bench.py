@@ -42,7 +42,7 @@ PACKAGES = {
     "libsqlite3-0": "sqlite", "lighttpd": "lighttpd", "nginx-core": "nginx",
     "dnsmasq-base": "dnsmasq", "hostapd": "hostapd", "wpasupplicant": "wpa_supplicant",
     "iptables": "iptables", "nftables": "nftables", "libxml2": "libxml2",
-    "libexpat1": "expat", "openvpn": "openvpn", "libstrongswan": "strongswan",
+    "libexpat1": "expat", "openvpn": "openvpn", "strongswan-charon": "strongswan",
     "liblzma5": "xz", "libjson-c5": "json-c", "libpcap0.8": "libpcap", "tcpdump": "tcpdump",
     "libmbedcrypto7": "mbedtls", "libwolfssl35": "wolfssl", "libgnutls30": "gnutls",
     "libsnmp40": "net-snmp", "miniupnpd": "miniupnpd", "samba-libs": "samba", "ppp": "pppd",
