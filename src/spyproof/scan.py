@@ -118,6 +118,10 @@ def _split_rootfs(trees: list[Tree], boundaries: set[Path]) -> tuple[list[Tree],
     return extra, candidates
 
 
+def _preload_inventory() -> None:
+    importlib.import_module("spyproof.inventory.walk").warm_up()
+
+
 def _attach_details(formats: list[FormatChunk], tree_paths: dict[str, Path]) -> None:
     """Header facts an extractor left beside its tree become part of the format chain."""
     for chunk in formats:
@@ -170,8 +174,7 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     # The inventory's imports (LIEF alone takes most of a second) load on the second core
     # while the extraction worker starts up and unpacks.
-    preload = threading.Thread(target=importlib.import_module,
-                               args=("spyproof.inventory.walk",), daemon=True)
+    preload = threading.Thread(target=_preload_inventory, daemon=True)
     preload.start()
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
@@ -184,6 +187,12 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
 
     preload.join()
     from spyproof.inventory.walk import inventory_tree
+
+    # The inventory forks worker processes: let the hashing thread finish first.
+    try:
+        size, sha256, sha512 = digests.result()
+    except OSError as exc:
+        raise ScanInputError(f"{image}: cannot read: {exc.strerror}") from None
 
     files: list[FileEntry] = []
     warnings_extra: list[ScanWarning] = []
@@ -246,10 +255,6 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         problems.insert(0, f"{image}: {worst.message} (partial report)")
 
     files.sort(key=lambda e: (e.tree, e.path))
-    try:
-        size, sha256, sha512 = digests.result()
-    except OSError as exc:
-        raise ScanInputError(f"{image}: cannot read: {exc.strerror}") from None
     report = Report(
         tool=ToolInfo(version=__version__),
         generated_at=generated_at,

@@ -8,11 +8,14 @@ extraction itself may have had to change modes, drop device nodes or rewrite lin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import multiprocessing
 import os
 import stat
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,12 +139,48 @@ def _entry(tree_id: str, item: _Pending, meta: ManifestEntry | None) -> FileEntr
     return entry
 
 
-def _describe_file(item: _Pending) -> tuple[str | None, object | None, str | None]:
+def warm_up() -> None:
+    """Parse one ELF now: LIEF's first parse in a process costs most of a second of
+    one-time set-up, which the scan pays here, while extraction runs, instead of in
+    every inventory worker."""
+    exe = os.path.realpath(sys.executable)
+    with contextlib.suppress(OSError):
+        _describe(exe, os.stat(exe).st_size)
+
+
+def _describe(abs_path: str, size: int) -> tuple[str | None, object | None, str | None]:
     try:
-        digest, head = hash_and_head(item.abs_path)
+        digest, head = hash_and_head(abs_path)
     except OSError as exc:
         return None, None, f"unreadable: {exc.strerror}"
-    return digest, classify(Path(item.abs_path), item.st.st_size, head), None
+    return digest, classify(Path(abs_path), size, head), None
+
+
+def _describe_many(batch: list[tuple[str, int]]) -> list[tuple]:
+    return [_describe(path, size) for path, size in batch]
+
+
+# Below this many files a process pool costs more than it saves.
+_PROCESS_POOL_MIN_FILES = 64
+_BATCH = 16
+
+
+def _describe_all(files: list[_Pending], workers: int) -> list[tuple]:
+    """Hash and classify files on all cores. LIEF holds the GIL while it parses, so
+    threads would serialise the ELF work; forked processes share the already-imported
+    parser and split it."""
+    jobs = [(p.abs_path, p.st.st_size) for p in files]
+    if workers > 1 and len(jobs) >= _PROCESS_POOL_MIN_FILES:
+        try:
+            ctx = multiprocessing.get_context("fork")
+        except ValueError:
+            ctx = None
+        if ctx is not None:
+            batches = [jobs[i:i + _BATCH] for i in range(0, len(jobs), _BATCH)]
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                return [r for chunk in pool.map(_describe_many, batches) for r in chunk]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(lambda j: _describe(*j), jobs))
 
 
 def inventory_tree(
@@ -152,9 +191,7 @@ def inventory_tree(
     by_hash: dict[str, FileEntry] = {}
     pending = list(_walk(root, boundaries))
     files = [p for p in pending if p.kind is EntryKind.file]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        described = dict(zip((p.rel for p in files), pool.map(_describe_file, files),
-                             strict=True))
+    described = dict(zip((p.rel for p in files), _describe_all(files, workers), strict=True))
     for item in pending:
         entry = _entry(tree_id, item, manifest.pop(item.rel, None))
         if item.kind is EntryKind.file:
