@@ -31,6 +31,11 @@ class EntryKind(StrEnum):
     socket = "socket"
 
 
+# Kinds an extractor records from the image's metadata but never creates on disk.
+SPECIAL_KINDS = frozenset({EntryKind.char_device, EntryKind.block_device, EntryKind.fifo,
+                           EntryKind.socket})
+
+
 class FileType(StrEnum):
     """What a regular file contains, as far as spyproof's checks care."""
 

@@ -11,7 +11,6 @@ import importlib
 import json
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from spyproof import __version__
 from spyproof.inventory.manifest import sidecar_path, sidecars
 from spyproof.inventory.rootfs import find_rootfs_dirs
 from spyproof.models import (
+    SPECIAL_KINDS,
     ExtractedTree,
     FileEntry,
     FormatChunk,
@@ -36,7 +36,6 @@ from spyproof.unpack.engine import Tree, unpack
 from spyproof.unpack.limits import Limits
 
 Progress = Callable[[str, int, int], None]
-_SPECIAL_KINDS = {"char_device", "block_device", "fifo", "socket"}
 
 
 class ScanInputError(Exception):
@@ -139,11 +138,13 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
              progress: Progress | None = None) -> ScanOutcome:
     check_input(image)
     prepare_out_dir(out, force)
-    # The image digests are computed on the second core while extraction runs (hashlib
-    # releases the GIL); a 1 GB image no longer waits seconds for them before unpacking.
-    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spyproof-hash")
-    digests = hasher.submit(hash_image, image)
-    hasher.shutdown(wait=False)
+    # While the extraction worker runs, the second core hashes the image (hashlib releases
+    # the GIL) and loads the inventory (LIEF's import and first parse take most of a
+    # second); neither then sits on the critical path.
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spyproof-bg")
+    digests = background.submit(hash_image, image)
+    inventory_ready = background.submit(_preload_inventory)
+    background.shutdown(wait=False)
 
     if options.keep_extracted:
         work = out / "extracted"
@@ -156,8 +157,8 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
         cleanup = work
     extract_root = work / "extract"
     try:
-        return _scan_in(image, out, options, extract_root, digests, progress,
-                        kept=work if options.keep_extracted else None)
+        return _scan_in(image, out, options, extract_root, digests, inventory_ready,
+                        progress, kept=work if options.keep_extracted else None)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise ScanInputError(f"{image}: no space left on device while scanning "
@@ -169,13 +170,9 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
 
 
 def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
-             digests: Future, progress: Progress | None,
+             digests: Future, inventory_ready: Future, progress: Progress | None,
              kept: Path | None) -> ScanOutcome:
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    # The inventory's imports (LIEF alone takes most of a second) load on the second core
-    # while the extraction worker starts up and unpacks.
-    preload = threading.Thread(target=_preload_inventory, daemon=True)
-    preload.start()
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
     boundaries = set(result.boundaries)
@@ -185,7 +182,7 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
     extra, candidates = _split_rootfs(result.trees, boundaries)
     trees = sorted(result.trees + extra, key=lambda t: t.id)
 
-    preload.join()
+    inventory_ready.result()
     from spyproof.inventory.walk import inventory_tree
 
     # The inventory forks worker processes: let the hashing thread finish first.
@@ -200,7 +197,7 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
     for i, tree in enumerate(trees):
         entries = list(inventory_tree(tree.id, tree.path, boundaries))
         files.extend(entries)
-        specials = [e.path for e in entries if e.kind in _SPECIAL_KINDS]
+        specials = [e.path for e in entries if e.kind in SPECIAL_KINDS]
         if specials:
             warnings_extra.append(ScanWarning(
                 code="path.special_file", path=tree.id,

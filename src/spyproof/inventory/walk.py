@@ -21,10 +21,9 @@ from pathlib import Path
 
 from spyproof.inventory.classify import classify
 from spyproof.inventory.manifest import ManifestEntry, read_manifest
-from spyproof.models import EntryKind, FileEntry
+from spyproof.models import SPECIAL_KINDS, EntryKind, FileEntry
 
 BLOCK = 1024 * 1024
-_SPECIAL = {EntryKind.char_device, EntryKind.block_device, EntryKind.fifo, EntryKind.socket}
 HEAD = 4096
 
 
@@ -124,7 +123,7 @@ def _entry(tree_id: str, item: _Pending, meta: ManifestEntry | None) -> FileEntr
         gid=st.st_gid,
         link_target=item.link_target,
     )
-    if meta is not None and meta.kind in _SPECIAL and item.kind is EntryKind.file:
+    if meta is not None and meta.kind in SPECIAL_KINDS and item.kind is EntryKind.file:
         # An extractor that could not (or must not) create a device node left a plain
         # file in its place; the image says what it really is.
         entry.kind = EntryKind(meta.kind)
@@ -188,7 +187,7 @@ def inventory_tree(
 ) -> Iterator[FileEntry]:
     """Yield a FileEntry for every path of the tree, in a stable (name-sorted) order."""
     manifest = read_manifest(root)
-    by_hash: dict[str, FileEntry] = {}
+    by_rel: dict[str, FileEntry] = {}
     pending = list(_walk(root, boundaries))
     files = [p for p in pending if p.kind is EntryKind.file]
     described = dict(zip((p.rel for p in files), _describe_all(files, workers), strict=True))
@@ -204,9 +203,9 @@ def inventory_tree(
                 entry.elf = cls.elf
             else:
                 entry.description = problem
-            by_hash[item.rel] = entry
-        elif item.kind is EntryKind.hardlink and item.hardlink_of in by_hash:
-            first = by_hash[item.hardlink_of]
+            by_rel[item.rel] = entry
+        elif item.kind is EntryKind.hardlink and item.hardlink_of in by_rel:
+            first = by_rel[item.hardlink_of]
             entry.sha256 = first.sha256
             entry.file_type = first.file_type
             entry.description = first.description

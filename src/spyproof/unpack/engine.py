@@ -387,7 +387,11 @@ def unpack(
         result.warnings.append(ScanWarning(code="extract.worker_failed", message=msg))
         result.log.append(LogEntry(level="error", source=image.name, message=msg))
         result.complete = False
-    _check_file_cap(result, limits)
+    if not result.complete:
+        # A write past the per-file cap fails its extractor (EFBIG under RLIMIT_FSIZE, or
+        # the squashfs reader's own cap), so only an incomplete extraction can hold a
+        # truncated file; a clean one is not walked a second time.
+        _check_file_cap(result, limits)
     _tidy(result)
     return result
 
