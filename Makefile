@@ -15,7 +15,7 @@ DEB_TOOLS := unsquashfs:squashfs-tools mksquashfs:squashfs-tools mkimage:u-boot-
   debugfs:e2fsprogs cpio:cpio lz4:lz4 zstd:zstd lzop:lzop 7z:p7zip-full xz:xz-utils \
   bzip2:bzip2 gzip:gzip tar:tar zip:zip unzip:unzip openssl:openssl unar:unar \
   lziprecover:lziprecover fsck.erofs:erofs-utils simg2img:android-sdk-libsparse-utils \
-  partclone.restore:partclone gcc:gcc
+  partclone.restore:partclone gcc:gcc ssh-keygen:openssh-client
 DEB_LIBS := libmagic.so.1:libmagic1
 
 .PHONY: all deps venv demo test bench lint schema clean
