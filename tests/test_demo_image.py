@@ -43,6 +43,7 @@ def test_components_have_exact_upstream_versions(demo_scan):
         assert found[name]["cpe"] and found[name]["purl"]
         ev = found[name]["evidence"][0]
         assert ev["path"] and ev["sha256"] and ev["offset"] is not None and ev["text"]
+        assert ev["rule"].startswith(f"{name}-")  # the fingerprint pattern that fired
     assert not [c for c in report["components"] if c["name"] in EXPECTED
                 and c["version"] != EXPECTED[c["name"]]]
     # the gaps are visible: libm/libresolv carry no version string

@@ -156,6 +156,7 @@ def test_dpkg_installed_packages(dpkg_root):
     assert ev.sha256 == sha256(status)
     assert ev.text == "Package: zlib1g"
     assert ev.line == line_of(status, "Package: zlib1g")
+    assert ev.rule == "packagedb.dpkg-status"
     # Multi-Arch: same packages have "<name>:<arch>.list"; directories are not "owned files".
     assert (dpkg_root / "var/lib/dpkg/info/zlib1g:mips64el.list").exists()
     assert z.files == [f"{TREE}/usr/lib/mips64el-linux-gnuabi64/libz.so.1.2.13"]
@@ -326,6 +327,7 @@ def test_opkg_yocto_var_lib(tmp_path):
     ssl = by_package(comps)["libopenssl3"]
     assert ssl.purl == "pkg:opkg/poky/libopenssl3@3.0.13-1?arch=mipsel_24kc&distro=poky-4.0.17"
     assert ssl.evidence[0].path == "var/lib/opkg/status"
+    assert ssl.evidence[0].rule == "packagedb.opkg-status"
 
 
 def test_openwrt_release_file_gives_distro(tmp_path):

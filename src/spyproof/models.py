@@ -69,6 +69,8 @@ class Evidence(_Model):
     line: int | None = Field(default=None, description="1-based line of the match.")
     text: str | None = Field(default=None, description="The matched text (secrets masked).")
     hex: str | None = Field(default=None, description="The matched bytes, hex-encoded.")
+    rule: str | None = Field(default=None, description="Id of the rule that produced this "
+                             "evidence (fingerprint pattern id, package-db parser).")
 
 
 class ElfInfo(_Model):

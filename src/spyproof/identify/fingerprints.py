@@ -622,7 +622,8 @@ def identify_by_fingerprint(files: Iterable[tuple[FileEntry, Path]], *,
     comps = []
     for (product, version), per_file in found.items():
         evidence = [Evidence(tree=e.tree, path=e.path, sha256=e.sha256, offset=m.offset,
-                             text=m.text) for q, (m, e, _s) in sorted(per_file.items())]
+                             text=m.text, rule=m.pattern_id)
+                    for q, (m, e, _s) in sorted(per_file.items())]
         comps.append(Component(
             name=product, version=version, purl=generic_purl(product, version),
             cpe=cpe23(product, version), method="fingerprint",

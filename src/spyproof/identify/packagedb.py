@@ -529,8 +529,14 @@ def _owned_files(tree: _Tree, list_rel: str | None) -> list[str]:
 
 def _evidence(tree: _Tree, rel: str, stanza: Stanza) -> Evidence:
     entry = tree.regular(rel)
+    if rel.endswith(".control"):
+        rule = "packagedb.opkg-control"
+    elif "/opkg/" in rel:
+        rule = "packagedb.opkg-status"
+    else:
+        rule = "packagedb.dpkg-status"
     return Evidence(tree=tree.id, path=rel, sha256=entry.sha256 if entry else None,
-                    line=stanza.line, text=stanza.package_line)
+                    line=stanza.line, text=stanza.package_line, rule=rule)
 
 
 def _valid(st: Stanza) -> tuple[str, str, str | None] | None:
