@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 
 class _Model(BaseModel):
@@ -173,6 +173,111 @@ class Component(_Model):
                                  "statically linked copy of this component.")
 
 
+class Cvss(_Model):
+    """One CVSS assessment as the feed published it (score computed from the vector when
+    the feed gives only the vector)."""
+
+    version: str = Field(description="3.1 or 4.0.")
+    vector: str
+    score: float | None = None
+    severity: str | None = Field(default=None, description="critical/high/medium/low/none.")
+    source: str = Field(description="Which record it came from, e.g. nvd:CVE-2023-4911.")
+
+
+class KevEntry(_Model):
+    """The vulnerability is in CISA's Known Exploited Vulnerabilities catalog."""
+
+    date_added: str
+    due_date: str | None = None
+    ransomware: bool | None = Field(default=None, description="Known ransomware use.")
+    name: str | None = None
+
+
+class EpssScore(_Model):
+    """FIRST EPSS: probability of exploitation activity in the next 30 days."""
+
+    score: float
+    percentile: float
+    date: str
+
+
+class MatchBasis(_Model):
+    """Why the component is affected: which identity was queried and the range that held."""
+
+    method: str = Field(description="purl (an OSV record keyed by the component's package), "
+                        "distro (the distribution's own advisory for the package version) or "
+                        "cpe (an NVD configuration).")
+    record: str = Field(description="The knowledge-base record, source:id.")
+    ecosystem: str | None = None
+    package: str | None = None
+    cpe: str | None = Field(default=None, description="The NVD match criteria that held.")
+    version: str = Field(description="The component version that was compared.")
+    range: str = Field(description="The affected range that matched, as published.")
+
+
+class VexAnalysis(_Model):
+    """A triage statement from a VEX document that applies to this match."""
+
+    state: str = Field(description="CycloneDX analysis state (not_affected, false_positive, "
+                       "resolved, resolved_with_pedigree, exploitable, in_triage).")
+    justification: str | None = None
+    original_status: str
+    original_justification: str | None = None
+    detail: str | None = None
+    response: list[str] = Field(default_factory=list)
+    format: str = Field(description="cyclonedx or openvex.")
+    source: str = Field(description="The VEX file and the statement's JSON pointer.")
+    timestamp: str | None = None
+
+
+class Vulnerability(_Model):
+    """One known vulnerability affecting one component, with the evidence it rests on."""
+
+    id: str = Field(description="The CVE id when there is one, else the advisory id.")
+    aliases: list[str] = Field(default_factory=list)
+    records: list[str] = Field(description="Knowledge-base records that agree, source:id.")
+    summary: str | None = None
+    severity: str | None = Field(default=None, description="Highest qualitative severity.")
+    cvss: list[Cvss] = Field(default_factory=list)
+    kev: KevEntry | None = None
+    epss: EpssScore | None = None
+    component: str = Field(description="bom-ref of the affected component in sbom.cdx.json.")
+    component_name: str
+    component_version: str | None = None
+    matched: list[MatchBasis] = Field(description="Every identity/range that matched.")
+    fixed: list[str] = Field(default_factory=list, description="Fixed versions published.")
+    references: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list, description="The component "
+                                     "evidence the match rests on.")
+    analysis: VexAnalysis | None = None
+    counts: bool = Field(default=True, description="False when a VEX statement takes it out "
+                         "of pass/fail decisions (not_affected with justification, fixed, "
+                         "false positive); it stays in the report.")
+    sample: bool = Field(default=False, description="Comes from spyproof's bundled sample "
+                         "feed, not from an imported knowledge base.")
+
+
+class KnowledgeBaseSource(_Model):
+    name: str
+    file: str
+    records: int
+
+
+class KnowledgeBaseInfo(_Model):
+    """Which knowledge base the vulnerabilities come from."""
+
+    location: str = Field(description="The database used (URL without password), or "
+                          "'bundled sample feed'.")
+    schema_version: int
+    digest: str = Field(description="sha256 over the imported sources (name, file, record "
+                        "count, import time): names the knowledge-base state a report used.")
+    sample_only: bool = Field(description="True when only spyproof's bundled sample feed was "
+                              "used: the vulnerability list is a demonstration, not complete.")
+    sources: list[KnowledgeBaseSource] = Field(default_factory=list)
+    vex: list[str] = Field(default_factory=list, description="VEX documents applied.")
+    notes: list[str] = Field(default_factory=list)
+
+
 class DuplicateGroup(_Model):
     """Several copies (and maybe versions) of one library across the image."""
 
@@ -212,6 +317,8 @@ class Report(_Model):
     duplicates: list[DuplicateGroup] = Field(default_factory=list)
     unclaimed_elf: list[str] = Field(default_factory=list, description="ELF files no "
                                      "component claims: the gaps of identification.")
+    vulnerabilities: list[Vulnerability] = Field(default_factory=list)
+    knowledge_base: KnowledgeBaseInfo | None = None
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(
