@@ -27,6 +27,23 @@ def build(factory: Callable[..., Path], *args, **kwargs) -> Path:
         pytest.skip(str(exc))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_data(tmp_path_factory):
+    """No test reads or writes the user's knowledge base: the data directory is a fresh
+    temporary one and ``$SPYPROOF_DB`` is unset (subprocesses inherit both)."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "SPYPROOF_DB")}
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ.pop("SPYPROOF_DB", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fixtures")

@@ -6,18 +6,20 @@ usage; 3 internal error (a bug).
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from spyproof import __version__
+from spyproof.cli_db import db_app
+from spyproof.cli_output import State as _State
+from spyproof.cli_output import emit_error as _emit_error
+from spyproof.cli_output import err, out
 from spyproof.scan import ScanInputError, ScanOptions, ScanOutcome, run_scan
 from spyproof.unpack.limits import Limits
 
@@ -29,21 +31,7 @@ app = typer.Typer(
     help="spyproof: check a network-equipment vendor's no-spy pledges against its firmware.",
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-
-class _State:
-    quiet = False
-    log_json = False
-
-
-def _emit_error(message: str) -> None:
-    if _State.log_json:
-        sys.stderr.write(json.dumps({"level": "error", "message": message}) + "\n")
-    else:
-        err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-
+app.add_typer(db_app, name="db")
 
 @app.callback()
 def _main(
@@ -81,11 +69,32 @@ def _render_summary(outcome: ScanOutcome) -> None:
                       f"({', '.join(sorted({c.name for c in r.components})[:12])}"
                       f"{', …' if len({c.name for c in r.components}) > 12 else ''})")
         table.add_row("unclaimed ELF", str(len(r.unclaimed_elf)))
+    if r.knowledge_base is not None:
+        table.add_row("vulnerabilities", _vuln_summary(r))
     table.add_row("warnings", str(len(r.warnings)))
     out.print(table)
     out.print(f"report: {outcome.report_path}", soft_wrap=True)
     if outcome.extracted_dir:
         out.print(f"extracted: {outcome.extracted_dir}", soft_wrap=True)
+
+
+def _vuln_summary(r) -> str:  # noqa: ANN001 - a Report
+    counted = [v for v in r.vulnerabilities if v.counts]
+    by_sev: dict[str, int] = {}
+    for v in counted:
+        by_sev[v.severity or "unknown"] = by_sev.get(v.severity or "unknown", 0) + 1
+    order = ["critical", "high", "medium", "low", "unknown"]
+    parts = [f"{by_sev[s]} {s}" for s in order if s in by_sev]
+    text = f"{len(counted)}" + (f" ({', '.join(parts)})" if parts else "")
+    kev = sum(1 for v in counted if v.kev)
+    if kev:
+        text += f", {kev} known exploited (KEV)"
+    analysed = len(r.vulnerabilities) - len(counted)
+    if analysed:
+        text += f", {analysed} more marked not affected/fixed by VEX"
+    if r.knowledge_base.sample_only:
+        text += " — bundled SAMPLE feed only, not a complete knowledge base"
+    return text
 
 
 @app.command()
@@ -110,14 +119,21 @@ def scan(
         3600.0,
     no_identify: Annotated[bool, typer.Option(
         "--no-identify", help="Unpack and inventory only (no components, no SBOM).")] = False,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Knowledge base (SQLite path or postgresql:// URL; default $SPYPROOF_DB, "
+        "else the user's, else spyproof's bundled sample feed).")] = None,
+    vex: Annotated[list[Path] | None, typer.Option(
+        "--vex", help="CycloneDX VEX or OpenVEX document with triage; repeatable.")] = None,
+    no_vulns: Annotated[bool, typer.Option(
+        "--no-vulns", help="Do not match components against the knowledge base.")] = False,
 ) -> None:
-    """Unpack IMAGE, inventory every file, identify components; write OUT/report.json and
-    OUT/sbom.cdx.json."""
+    """Unpack IMAGE, inventory every file, identify components, match them against the
+    knowledge base; write OUT/report.json, OUT/sbom.cdx.json and OUT/vex.cdx.json."""
     options = ScanOptions(
         limits=Limits(max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes,
                       max_files=max_files, max_depth=max_depth, max_ratio=max_ratio),
         work_dir=work_dir, keep_extracted=keep_extracted, timeout_s=timeout,
-        identify=not no_identify)
+        identify=not no_identify, vulns=not no_vulns, db=db, vex=list(vex or []))
     target = out_dir or _default_out(image)
     show = not _State.quiet and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),

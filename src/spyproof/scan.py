@@ -48,6 +48,9 @@ class ScanOptions:
     work_dir: Path | None = None
     keep_extracted: bool = False
     identify: bool = True
+    vulns: bool = True  # match components against the knowledge base (needs identify)
+    db: str | None = None  # knowledge base path or URL (else $SPYPROOF_DB, default, sample)
+    vex: list[Path] = field(default_factory=list)
     timeout_s: float = 3600.0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -134,9 +137,40 @@ def _attach_details(formats: list[FormatChunk], tree_paths: dict[str, Path]) -> 
             continue
 
 
+def _load_vex(options: ScanOptions) -> list:
+    """The knowledge base and the VEX documents are checked before any work, so a bad one
+    fails fast."""
+    if not (options.identify and options.vulns):
+        return []
+    from spyproof.vulns.stage import (
+        KnowledgeBaseError,
+        check_knowledge_base,
+        load_vex_documents,
+    )
+
+    try:
+        check_knowledge_base(options.db)
+        return load_vex_documents(options.vex)
+    except KnowledgeBaseError as exc:
+        raise ScanInputError(str(exc)) from None
+
+
+def _vulnerabilities(components: list, options: ScanOptions, vex_docs: list):
+    from spyproof.report.cyclonedx import component_refs
+    from spyproof.vulns.stage import KnowledgeBaseError, run_vuln_stage
+
+    pairs = component_refs(components)
+    try:
+        return run_vuln_stage([c for c, _ in pairs], [r for _, r in pairs], options.db,
+                              vex_docs)
+    except KnowledgeBaseError as exc:
+        raise ScanInputError(str(exc)) from None
+
+
 def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = False,
              progress: Progress | None = None) -> ScanOutcome:
     check_input(image)
+    vex_docs = _load_vex(options)
     prepare_out_dir(out, force)
     # While the extraction worker runs, the second core hashes the image (hashlib releases
     # the GIL) and loads the inventory (LIEF's import and first parse take most of a
@@ -158,7 +192,8 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
     extract_root = work / "extract"
     try:
         return _scan_in(image, out, options, extract_root, digests, inventory_ready,
-                        progress, kept=work if options.keep_extracted else None)
+                        progress, kept=work if options.keep_extracted else None,
+                        vex_docs=vex_docs)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise ScanInputError(f"{image}: no space left on device while scanning "
@@ -171,7 +206,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
 
 def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
              digests: Future, inventory_ready: Future, progress: Progress | None,
-             kept: Path | None) -> ScanOutcome:
+             kept: Path | None, vex_docs: list) -> ScanOutcome:
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
@@ -219,6 +254,11 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         identification = identify(files, {t.id: t.path for t in trees})
         if progress:
             progress("identify", 1, 1)
+    vuln_stage = None
+    if identification is not None and options.vulns:
+        vuln_stage = _vulnerabilities(identification.components, options, vex_docs)
+        if progress:
+            progress("vulnerabilities", 1, 1)
 
     rootfs = None
     if candidates:
@@ -264,6 +304,8 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         components=identification.components if identification else [],
         duplicates=identification.duplicates if identification else [],
         unclaimed_elf=identification.unclaimed_elf if identification else [],
+        vulnerabilities=vuln_stage.vulnerabilities if vuln_stage else [],
+        knowledge_base=vuln_stage.knowledge_base if vuln_stage else None,
         extraction_log=sorted(log, key=lambda e: (e.source, e.level, e.message)),
         warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
         complete=complete,
@@ -274,5 +316,9 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         from spyproof.report.sbom import write_sbom
 
         write_sbom(report, out / "sbom.cdx.json", "cyclonedx")
+    if vuln_stage is not None:
+        from spyproof.report.vex import write_vex
+
+        write_vex(report, out / "vex.cdx.json")
     return ScanOutcome(report=report, report_path=report_path, problems=problems,
                        extracted_dir=kept)

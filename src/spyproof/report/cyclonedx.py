@@ -201,11 +201,11 @@ def build_bom(report: Report) -> Bom:
 
 
 def _add_vulnerabilities(bom: Bom, report: Report) -> None:
-    """Hook for the vulnerability stage: a report that carries vulnerabilities will add
-    them here as CycloneDX ``vulnerabilities`` (VEX). The report has none yet."""
-    if not getattr(report, "vulnerabilities", None):
-        return
-    raise NotImplementedError("vulnerabilities in the CycloneDX output")  # pragma: no cover
+    """The report's vulnerabilities as CycloneDX ``vulnerabilities`` (affects: bom-refs)."""
+    from spyproof.report.cdx_vulns import cdx_vulnerabilities
+
+    for vuln in cdx_vulnerabilities(report.vulnerabilities):
+        bom.vulnerabilities.add(vuln)
 
 
 def to_cyclonedx(report: Report) -> str:
@@ -213,7 +213,7 @@ def to_cyclonedx(report: Report) -> str:
     bom = build_bom(report)
     outputter = make_outputter(bom, OutputFormat.JSON, SCHEMA_VERSION)
     doc = json.loads(outputter.output_as_string())
-    _normalise(doc)
+    normalise(doc)
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -222,7 +222,7 @@ def _occurrence_key(o: dict) -> tuple:
             o.get("additionalContext", ""), o.get("symbol", ""))
 
 
-def _normalise(doc: dict) -> None:
+def normalise(doc: dict) -> None:
     """Put every list in a fixed order. The lib keeps them in sorted sets, but entries
     that differ only in unset fields (occurrences without a bom-ref, line or offset) do
     not sort the same way every run."""
@@ -235,6 +235,11 @@ def _normalise(doc: dict) -> None:
             c["properties"].sort(key=lambda p: (p["name"], p.get("value", "")))
     comps.sort(key=lambda c: (c["name"], c.get("version", ""), c.get("purl", ""),
                               c["bom-ref"]))
+    for v in doc.get("vulnerabilities", []):
+        for key in ("ratings", "advisories", "references", "properties"):
+            if key in v:
+                v[key].sort(key=lambda x: json.dumps(x, sort_keys=True))
+    doc.get("vulnerabilities", []).sort(key=lambda v: (v["id"], v["bom-ref"]))
     for dep in doc.get("dependencies", []):
         dep.get("dependsOn", []).sort()
     doc.get("dependencies", []).sort(key=lambda d: d["ref"])

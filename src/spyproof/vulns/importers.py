@@ -504,6 +504,29 @@ def _str_list(value: Any, what: str) -> list[str]:
     return value
 
 
+def _fits(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what PostgreSQL would reject for the whole file and SQLite would store: a
+    string longer than its column, or one holding a NUL character."""
+    for key, value in row.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RecordError(f"{key} contains a NUL character")
+            length = getattr(table.c[key].type, "length", None)
+            if length is not None and len(value) > length:
+                raise RecordError(f"{key} longer than {length} characters")
+    return row
+
+
+def _checked(p: _Parsed) -> _Parsed:
+    _fits(vulnerabilities, p.row)
+    for a in p.aliases:
+        _fits(aliases, {"alias": a})
+    for table, rows in ((affected_packages, p.affected), (cpe_ranges, p.cpes)):
+        for r in rows:
+            _fits(table, r)
+    return p
+
+
 # --------------------------------------------------------------------------- OSV
 
 
@@ -608,7 +631,7 @@ def parse_osv(doc: Any) -> _Parsed:
     names = _str_list(doc.get("aliases"), "'aliases'") + _str_list(
         doc.get("upstream"), "'upstream'"
     )
-    return _Parsed(row, [a for a in names if a != vid], affected_rows, [])
+    return _checked(_Parsed(row, [a for a in names if a != vid], affected_rows, []))
 
 
 def _import_osv_zip(conn: Connection, path: Path, data: bytes, result: ImportResult) -> None:
@@ -738,7 +761,7 @@ def parse_nvd(item: Any) -> _Parsed:
         "cvss_v40_score": s40,
         "raw": cve,
     }
-    return _Parsed(row, [], [], cpes)
+    return _checked(_Parsed(row, [], [], cpes))
 
 
 def _cpe_row(m: Any, ci: int, node_op: Any, conf_op: Any) -> dict[str, Any]:
@@ -797,7 +820,7 @@ def _import_kev(
     rows: dict[str, dict[str, Any]] = {}
     for item in records:
         try:
-            row = _kev_row(item)
+            row = _fits(kev, _kev_row(item))
         except RecordError as exc:
             cve = item.get("cveID") if isinstance(item, dict) else None
             result.warn(f"{path}: KEV record {cve or '?'}: {exc}: skipped")
@@ -883,6 +906,7 @@ def _import_epss(conn: Connection, path: Path, raw: bytes, result: ImportResult)
             score, pct = float(rec[i_score]), float(rec[i_pct])
             if not (0.0 <= score <= 1.0 and 0.0 <= pct <= 1.0):
                 raise ValueError("score or percentile outside [0, 1]")
+            _fits(epss, {"cve": cve, "model_version": model})
         except (ValueError, IndexError) as exc:
             result.warn(f"{path}:{lineno}: EPSS row {exc}: skipped")
             continue
