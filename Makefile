@@ -17,6 +17,9 @@ DEB_TOOLS := unsquashfs:squashfs-tools mksquashfs:squashfs-tools mkimage:u-boot-
   lziprecover:lziprecover fsck.erofs:erofs-utils simg2img:android-sdk-libsparse-utils \
   partclone.restore:partclone gcc:gcc ssh-keygen:openssh-client
 DEB_LIBS := libmagic.so.1:libmagic1
+# file (glob) -> Debian package, for what is not on PATH: the PostgreSQL server the
+# knowledge-base tests start a throwaway cluster of (the system service stays off)
+DEB_FILES := /usr/lib/postgresql/*/bin/initdb:postgresql
 
 .PHONY: all deps venv demo test bench lint schema clean
 all: demo
@@ -27,6 +30,8 @@ deps:
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
 	for pair in $(DEB_LIBS); do lib=$${pair%%:*}; pkg=$${pair##*:}; \
 	  ldconfig -p 2>/dev/null | grep -q "$$lib" || missing="$$missing $$pkg"; done; \
+	for pair in $(DEB_FILES); do pat=$${pair%%:*}; pkg=$${pair##*:}; \
+	  compgen -G "$$pat" >/dev/null || missing="$$missing $$pkg"; done; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ *$$//'); \
 	if [ -n "$$missing" ]; then \

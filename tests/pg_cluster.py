@@ -132,7 +132,10 @@ def running_cluster() -> Iterator[Cluster]:
     bindir = find_bindir()
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         raise PostgresUnavailable("running as root needs `runuser` (util-linux) for PostgreSQL")
-    root = Path(tempfile.mkdtemp(prefix="spyproof-pg-"))
+    # /tmp, not $TMPDIR: the postgres user must reach it, and the socket path must stay
+    # within the 107-byte limit of a Unix socket address
+    root = Path(tempfile.mkdtemp(prefix="spyproof-pg-", dir="/tmp" if os.path.isdir("/tmp")
+                                 else None))
     started = False
     try:
         if os.geteuid() == 0:

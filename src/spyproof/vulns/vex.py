@@ -334,23 +334,26 @@ def _cdx_statements(vuln: Any, where: str, ctx: _CdxContext, log: _Log) -> list[
     if vid is None:
         raise _Skip("no vulnerability id")
     ids = {_norm_id(vid)}
-    for ref in vuln.get("references") or []:
+    refs = vuln.get("references")
+    for ref in refs if isinstance(refs, list) else []:
         if isinstance(ref, dict) and _text(ref.get("id")):
             ids.add(_norm_id(ref["id"]))
     analysis = vuln.get("analysis")
     if not isinstance(analysis, dict):
         raise _Skip("no analysis")
     state = analysis.get("state")
-    if state not in CDX_STATES:
+    if not isinstance(state, str) or state not in CDX_STATES:
         raise _Skip(f"unknown or missing analysis state {state!r}")
     original_just = analysis.get("justification")
-    justification = original_just if original_just in CDX_JUSTIFICATIONS else None
+    justification = original_just if isinstance(original_just, str) and \
+        original_just in CDX_JUSTIFICATIONS else None
     if original_just is not None and justification is None:
         log.warn(where, f"unknown justification {original_just!r} ignored")
     responses = analysis.get("response") or []
     if not isinstance(responses, list):
         responses = [responses]
-    for bad in [r for r in responses if r not in CDX_RESPONSES]:
+    valid = tuple(r for r in responses if isinstance(r, str) and r in CDX_RESPONSES)
+    for bad in [r for r in responses if r not in valid]:
         log.warn(where, f"unknown response {bad!r} ignored")
     timestamp = (_timestamp(analysis.get("lastUpdated"), where, log)
                  or _timestamp(analysis.get("firstIssued"), where, log) or ctx.timestamp)
@@ -359,7 +362,7 @@ def _cdx_statements(vuln: Any, where: str, ctx: _CdxContext, log: _Log) -> list[
         original_status=state,
         original_justification=original_just if isinstance(original_just, str) else None,
         detail=_text(analysis.get("detail")),
-        response=tuple(r for r in responses if r in CDX_RESPONSES),
+        response=valid,
         source=f"{ctx.where_doc}{where}", format="cyclonedx", timestamp=timestamp)
     groups = _cdx_targets(vuln.get("affects"), where, ctx, log)
     return [VexStatement(products=products, versions=versions, **common)
@@ -415,7 +418,7 @@ def _cdx_versions(versions: Any, where: str, log: _Log) -> tuple[str, ...] | Non
     out, statuses = [], set()
     for entry in versions:
         entry = entry if isinstance(entry, dict) else {}
-        statuses.add(entry.get("status", "affected"))
+        statuses.add(str(entry.get("status", "affected")))
         if _text(entry.get("version")):
             out.append(entry["version"])
         elif _text(entry.get("range")) and _vers_ok(entry["range"], where, log):
@@ -522,7 +525,7 @@ def _openvex_statement(stmt: Any, where: str, path: str, doc_ts: str | None,
         raise _Skip("not an object")
     ids = _openvex_ids(stmt.get("vulnerability"))
     status = stmt.get("status")
-    if status not in OPENVEX_STATUSES:
+    if not isinstance(status, str) or status not in OPENVEX_STATUSES:
         raise _Skip(f"unknown or missing status {status!r}")
     original_just = stmt.get("justification")
     justification = OPENVEX_JUSTIFICATIONS.get(original_just) if isinstance(
@@ -574,9 +577,9 @@ def _openvex_products(stmt: dict[str, Any], where: str, log: _Log) -> tuple[str,
     found: list[str] = []
     for item in [*products, *legacy_subs]:
         found.extend(_component_ids(item))
-        if isinstance(item, dict):
-            for sub in item.get("subcomponents") or []:
-                found.extend(_component_ids(sub))
+        subs = item.get("subcomponents") if isinstance(item, dict) else None
+        for sub in subs if isinstance(subs, list) else []:
+            found.extend(_component_ids(sub))
     usable = []
     for ident in dict.fromkeys(found):
         if ident.startswith("pkg:") and _parse_purl(ident) is None:
