@@ -169,8 +169,13 @@ def sbom(
         "cyclonedx",
     work_dir: Annotated[Path | None, typer.Option(
         "--work-dir", help="Parent directory for temporary extraction.")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Knowledge base for the CycloneDX vulnerabilities (as for scan).")] =
+        None,
+    no_vulns: Annotated[bool, typer.Option(
+        "--no-vulns", help="Components only, no vulnerabilities.")] = False,
 ) -> None:
-    """Scan IMAGE and write only its SBOM."""
+    """Scan IMAGE and write only its SBOM (CycloneDX carries the vulnerabilities too)."""
     import tempfile
 
     from spyproof.report.sbom import write_sbom
@@ -180,7 +185,8 @@ def sbom(
         raise typer.Exit(2)
     with tempfile.TemporaryDirectory(prefix="spyproof-sbom-", dir=work_dir) as tmp:
         try:
-            outcome = run_scan(image, Path(tmp) / "out", ScanOptions(work_dir=work_dir))
+            outcome = run_scan(image, Path(tmp) / "out", ScanOptions(
+                work_dir=work_dir, db=db, vulns=not no_vulns and fmt == "cyclonedx"))
         except ScanInputError as exc:
             _emit_error(str(exc))
             raise typer.Exit(2) from None

@@ -25,12 +25,11 @@ from spyproof.models import (
     MatchBasis,
     Vulnerability,
 )
-from spyproof.vulns.matcher import RawMatch, aliases_of, is_cve, match_components
+from spyproof.vulns.matcher import RawMatch, aliases_of, chunks, is_cve, match_components
 from spyproof.vulns.store import Store, epss, kev, vulnerabilities
 
 _SEVERITY_ORDER = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "high": 3,
                    "important": 3, "critical": 4}
-_CHUNK = 400
 
 
 @dataclass
@@ -39,17 +38,12 @@ class Assessment:
     notes: list[str] = field(default_factory=list)
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
-
-
 def _rows(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     wanted = sorted(set(keys))
     v = vulnerabilities
     out: dict[tuple[str, str], Any] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             for r in conn.execute(select(v).where(tuple_(v.c.source, v.c.id).in_(chunk))):
                 out[(r.source, r.id)] = r
     return out
@@ -59,7 +53,7 @@ def _by_cve(store: Store, table: Any, cves: Iterable[str]) -> dict[str, Any]:
     wanted = sorted(set(cves))
     out: dict[str, Any] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             for r in conn.execute(select(table).where(table.c.cve.in_(chunk))):
                 out[r.cve] = r
     return out

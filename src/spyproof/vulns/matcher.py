@@ -157,43 +157,43 @@ def plan_for(c: Component) -> _Plan:
     return plan
 
 
-def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    """Slices small enough for one ``IN (…)`` on every backend."""
     for i in range(0, len(items), n):
         yield items[i:i + n]
 
 
-def _affected_rows(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
-                                                                          list[Any]]:
+def _grouped(store: Store, key_cols: Sequence[Any], columns: Sequence[Any],
+             keys: Iterable[tuple[str, str]], *where: Any) -> dict[tuple[str, str],
+                                                                  list[Any]]:
+    """Rows whose ``key_cols`` tuple is one of ``keys``, grouped by it, in insert order."""
     wanted = sorted(set(keys))
     out: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    t = affected_packages
+    table = key_cols[0].table
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                select(t.c.source, t.c.vuln_id, t.c.ecosystem, t.c.name, t.c.ranges,
-                       t.c.versions).where(tuple_(t.c.ecosystem, t.c.name).in_(chunk))
-                .order_by(t.c.pk))
+        for chunk in chunks(wanted):
+            rows = conn.execute(select(*columns).where(tuple_(*key_cols).in_(chunk), *where)
+                                .order_by(table.c.pk))
             for r in rows:
-                out[(r.ecosystem, r.name)].append(r)
+                out[tuple(getattr(r, c.name) for c in key_cols)].append(r)
     return out
+
+
+def _affected_rows(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                          list[Any]]:
+    t = affected_packages
+    return _grouped(store, (t.c.ecosystem, t.c.name),
+                    (t.c.source, t.c.vuln_id, t.c.ecosystem, t.c.name, t.c.ranges,
+                     t.c.versions), keys)
 
 
 def _cpe_rows(store: Store, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
                                                                     list[Any]]:
-    wanted = sorted(set(pairs))
-    out: dict[tuple[str, str], list[Any]] = defaultdict(list)
     t = cpe_ranges
-    with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                select(t.c.source, t.c.vuln_id, t.c.vendor, t.c.product, t.c.criteria,
-                       t.c.version_exact, t.c.start_incl, t.c.start_excl, t.c.end_incl,
-                       t.c.end_excl)
-                .where(tuple_(t.c.vendor, t.c.product).in_(chunk), t.c.vulnerable.is_(True))
-                .order_by(t.c.pk))
-            for r in rows:
-                out[(r.vendor, r.product)].append(r)
-    return out
+    return _grouped(store, (t.c.vendor, t.c.product),
+                    (t.c.source, t.c.vuln_id, t.c.vendor, t.c.product, t.c.criteria,
+                     t.c.version_exact, t.c.start_incl, t.c.start_excl, t.c.end_incl,
+                     t.c.end_excl), pairs, t.c.vulnerable.is_(True))
 
 
 def aliases_of(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
@@ -202,7 +202,7 @@ def aliases_of(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str,
     wanted = sorted(set(keys))
     out: dict[tuple[str, str], set[str]] = {k: {k[1]} for k in wanted}
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             for r in conn.execute(select(aliases.c.source, aliases.c.vuln_id, aliases.c.alias)
                                   .where(tuple_(aliases.c.source, aliases.c.vuln_id)
                                          .in_(chunk))):
