@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 
 class _Model(BaseModel):
@@ -257,6 +257,35 @@ class Vulnerability(_Model):
                          "feed, not from an imported knowledge base.")
 
 
+class Finding(_Model):
+    """One piece of evidence a check found, with the rule that fired and why it matters."""
+
+    id: str = Field(description="Stable id: check, rule and a digest of where it was found.")
+    check: str = Field(description="Id of the check, e.g. accounts, known-backdoors.")
+    rule: str = Field(description="Id of the rule (data entry or logic) that fired.")
+    severity: Severity
+    title: str
+    explanation: str = Field(description="Why it matters, in one or two sentences.")
+    clause: str | None = Field(default=None, description="The no-spy clause it informs "
+                               "(NS-1 … NS-7).")
+    evidence: list[Evidence] = Field(description="Where: file inside the image, offset or "
+                                     "line, the file's sha256, the matched text or bytes.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Check-specific facts "
+                                    "(service, port, account, endpoint class …).")
+    source: str | None = Field(default=None, description="Public source of the rule "
+                               "(advisory, write-up, vendor manual).")
+
+
+class CheckRun(_Model):
+    """What one check looked at and what it had to skip."""
+
+    id: str
+    title: str
+    examined: int = Field(description="Files (or records) the check examined.")
+    findings: int
+    skipped: list[str] = Field(default_factory=list, description="What was skipped and why.")
+
+
 class KnowledgeBaseSource(_Model):
     name: str
     file: str
@@ -319,6 +348,8 @@ class Report(_Model):
                                      "component claims: the gaps of identification.")
     vulnerabilities: list[Vulnerability] = Field(default_factory=list)
     knowledge_base: KnowledgeBaseInfo | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    checks: list[CheckRun] = Field(default_factory=list)
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(

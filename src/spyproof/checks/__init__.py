@@ -1,0 +1,1 @@
+"""Evidence checks: one module per check family, registered in registry.py."""
