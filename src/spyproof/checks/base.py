@@ -21,6 +21,7 @@ import os
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -139,8 +140,12 @@ class CheckContext:
 
     def __init__(self, files: list[FileEntry], tree_paths: dict[str, Path],
                  rootfs: str | None, components: list[Component] | None = None,
-                 vulnerabilities: list[Vulnerability] | None = None) -> None:
+                 vulnerabilities: list[Vulnerability] | None = None,
+                 now: datetime | None = None) -> None:
         self.files = files
+        # the scan's clock (the report's generated_at): certificate expiry and other
+        # time-relative facts are judged against it, so a report is reproducible
+        self.now = now or datetime.now(UTC)
         self.tree_paths = tree_paths
         self.rootfs = rootfs
         self.components = components or []
