@@ -25,11 +25,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packageurl import PackageURL
-from sqlalchemy import select, tuple_
+from sqlalchemy import Text, cast, select, tuple_
 
 from spyproof.identify.packagedb import upstream_version
 from spyproof.models import Component
@@ -76,6 +76,10 @@ class _Plan:
     purl_keys: list[tuple[str, str]] = field(default_factory=list)
     upstream: str | None = None
     cpes: list[tuple[str, str]] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        return (tuple(self.distro_keys), self.distro_version, tuple(self.purl_keys),
+                self.upstream, tuple(self.cpes))
 
 
 def is_cve(text: str) -> bool:
@@ -182,9 +186,12 @@ def _grouped(store: Store, key_cols: Sequence[Any], columns: Sequence[Any],
 def _affected_rows(store: Store, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
                                                                           list[Any]]:
     t = affected_packages
+    # ranges/versions as their JSON text: decoded only when a range is first evaluated,
+    # and the text keys the evaluation memo (many records share one range)
     return _grouped(store, (t.c.ecosystem, t.c.name),
-                    (t.c.source, t.c.vuln_id, t.c.ecosystem, t.c.name, t.c.ranges,
-                     t.c.versions), keys)
+                    (t.c.source, t.c.vuln_id, t.c.ecosystem, t.c.name,
+                     cast(t.c.ranges, Text).label("ranges"),
+                     cast(t.c.versions, Text).label("versions")), keys)
 
 
 def _cpe_rows(store: Store, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
@@ -217,52 +224,107 @@ def _decisive(ranges: Any) -> bool:
                for r in ranges or [])
 
 
+class _Memo:
+    """Range evaluations of one matching run, keyed by what decides them: the version
+    and the published range (as text). Records often share ranges; plans share rows."""
+
+    def __init__(self) -> None:
+        self.osv: dict[tuple, MatchDetail | None] = {}
+        self.cpe: dict[tuple, MatchDetail | None] = {}
+        self.decisive: dict[str | None, bool] = {}
+
+    def in_osv(self, version: str, r: Any, eco: str) -> MatchDetail | None:
+        key = (version, eco, r.ranges, r.versions)
+        if key not in self.osv:
+            self.osv[key] = in_osv_range(version, r.ranges, r.versions, eco)
+        return self.osv[key]
+
+    def in_cpe(self, version: str, r: Any) -> MatchDetail | None:
+        key = (version, r.version_exact, r.start_incl, r.start_excl, r.end_incl, r.end_excl)
+        if key not in self.cpe:
+            self.cpe[key] = in_cpe_range(version, *key[1:])
+        return self.cpe[key]
+
+    def is_decisive(self, ranges_text: str | None) -> bool:
+        if ranges_text not in self.decisive:
+            self.decisive[ranges_text] = _decisive(_json(ranges_text))
+        return self.decisive[ranges_text]
+
+
+def _json(text: str | None) -> Any:
+    import json
+
+    return json.loads(text) if isinstance(text, str) else text
+
+
+def _plan_note(plan: _Plan, osv: dict, label: str) -> str | None:
+    if plan.distro_keys and plan.distro_version and any(osv.get(k)
+                                                         for k in plan.distro_keys):
+        return None
+    if plan.distro_keys:
+        return (f"{label}: no {plan.distro_keys[0][0]} advisories for source package "
+                f"{plan.distro_keys[0][1]} in the knowledge base; matched upstream")
+    if not plan.upstream and (plan.purl_keys or plan.cpes):
+        return f"{label}: no upstream version known; not matched"
+    return None
+
+
+def _match_plan(plan: _Plan, osv: dict, cpes: dict, ids_of: dict, memo: _Memo
+                ) -> list[RawMatch]:
+    """Matches for one plan (component index 0; the caller sets the real one)."""
+    out: list[RawMatch] = []
+    distro_rows = [(k, r) for k in plan.distro_keys for r in osv.get(k, [])]
+    if distro_rows and plan.distro_version:
+        for (eco, name), r in distro_rows:
+            detail = memo.in_osv(plan.distro_version, r, eco)
+            if detail is not None:
+                out.append(RawMatch(0, r.source, r.vuln_id, "distro", plan.distro_version,
+                                    detail, eco, name))
+        return out
+    if not plan.upstream:
+        return out
+    decided: set[str] = set()
+    for eco, name in plan.purl_keys:
+        for r in osv.get((eco, name), []):
+            if memo.is_decisive(r.ranges):
+                decided |= {a.upper() for a in ids_of.get((r.source, r.vuln_id),
+                                                          {r.vuln_id})}
+            detail = memo.in_osv(plan.upstream, r, eco)
+            if detail is not None:
+                out.append(RawMatch(0, r.source, r.vuln_id, "purl", plan.upstream, detail,
+                                    eco, name))
+    for pair in plan.cpes:
+        for r in cpes.get(pair, []):
+            if r.vuln_id.upper() in decided:
+                continue
+            detail = memo.in_cpe(plan.upstream, r)
+            if detail is not None:
+                out.append(RawMatch(0, r.source, r.vuln_id, "cpe", plan.upstream, detail,
+                                    cpe=r.criteria))
+    return out
+
+
 def match_components(store: Store, components: Sequence[Component]) -> MatchResult:
     """Every (component, record) pair whose published range holds, with the reason."""
     result = MatchResult()
     plans = [plan_for(c) for c in components]
     osv = _affected_rows(store, (k for p in plans for k in p.distro_keys + p.purl_keys))
     cpes = _cpe_rows(store, (pair for p in plans for pair in p.cpes))
+    memo = _Memo()
     decided_keys = {(r.source, r.vuln_id) for p in plans for k in p.purl_keys
-                    for r in osv.get(k, []) if _decisive(r.ranges)}
+                    for r in osv.get(k, []) if memo.is_decisive(r.ranges)}
     ids_of = aliases_of(store, decided_keys)
     notes: set[str] = set()
 
+    done: dict[tuple, list[RawMatch]] = {}
     for i, (c, plan) in enumerate(zip(components, plans, strict=True)):
         label = f"{c.name}@{c.version}" if c.version else c.name
-        distro_rows = [(k, r) for k in plan.distro_keys for r in osv.get(k, [])]
-        if distro_rows and plan.distro_version:
-            for (eco, name), r in distro_rows:
-                detail = in_osv_range(plan.distro_version, r.ranges, r.versions, eco)
-                if detail is not None:
-                    result.matches.append(RawMatch(i, r.source, r.vuln_id, "distro",
-                                                   plan.distro_version, detail, eco, name))
-            continue
-        if plan.distro_keys:
-            notes.add(f"{label}: no {plan.distro_keys[0][0]} advisories for source package "
-                      f"{plan.distro_keys[0][1]} in the knowledge base; matched upstream")
-        if not plan.upstream:
-            if plan.purl_keys or plan.cpes:
-                notes.add(f"{label}: no upstream version known; not matched")
-            continue
-        decided: set[str] = set()
-        for eco, name in plan.purl_keys:
-            for r in osv.get((eco, name), []):
-                if _decisive(r.ranges):
-                    decided |= {a.upper() for a in ids_of.get((r.source, r.vuln_id),
-                                                              {r.vuln_id})}
-                detail = in_osv_range(plan.upstream, r.ranges, r.versions, eco)
-                if detail is not None:
-                    result.matches.append(RawMatch(i, r.source, r.vuln_id, "purl",
-                                                   plan.upstream, detail, eco, name))
-        for pair in plan.cpes:
-            for r in cpes.get(pair, []):
-                if r.vuln_id.upper() in decided:
-                    continue
-                detail = in_cpe_range(plan.upstream, r.version_exact, r.start_incl,
-                                      r.start_excl, r.end_incl, r.end_excl)
-                if detail is not None:
-                    result.matches.append(RawMatch(i, r.source, r.vuln_id, "cpe",
-                                                   plan.upstream, detail, cpe=r.criteria))
+        note = _plan_note(plan, osv, label)
+        if note:
+            notes.add(note)
+        key = plan.key()
+        if key not in done:  # components with the same identity and version match alike
+            done[key] = _match_plan(plan, osv, cpes, ids_of, memo)
+        result.matches.extend(replace(m, component=i) for m in done[key])
     result.notes = sorted(notes)
     return result

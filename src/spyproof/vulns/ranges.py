@@ -219,14 +219,25 @@ def scheme_for(ecosystem_or_purl_type: str) -> type[uv.Version]:
 
 
 def parse_version(version: str, scheme: type[uv.Version]) -> uv.Version:
-    """Parse ``version`` in ``scheme``; ``VersionError`` says why it is not a version."""
+    """Parse ``version`` in ``scheme``; ``VersionError`` says why it is not a version.
+
+    Cached: matching compares the same few thousand bound strings hundreds of thousands
+    of times, and univers versions are immutable."""
     if not isinstance(version, str) or not version.strip():
         raise VersionError(f"empty version {version!r}")
+    parsed = _parse_cached(version, scheme)
+    if isinstance(parsed, str):
+        raise VersionError(parsed)
+    return parsed
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _parse_cached(version: str, scheme: type[uv.Version]) -> uv.Version | str:
+    """The version, or the reason it is not one (a fresh exception is raised per call)."""
     try:
         return scheme(version)
-    except Exception as exc:  # univers raises InvalidVersion, some schemes ValueError
-        raise VersionError(f"{version!r} is not a valid {_scheme_name(scheme)} version"
-                           ) from exc
+    except Exception:  # univers raises InvalidVersion, some schemes ValueError
+        return f"{version!r} is not a valid {_scheme_name(scheme)} version"
 
 
 def _scheme_name(scheme: type[uv.Version]) -> str:
