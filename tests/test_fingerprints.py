@@ -381,6 +381,7 @@ SHIPPED_BY = {
     "net-snmp": {"net-snmp"}, "samba": {"samba"}, "mbedtls": {"mbedtls"},
     "wolfssl": {"wolfssl"}, "nginx": {"nginx"}, "lighttpd": {"lighttpd"},
     "dnsmasq": {"dnsmasq"}, "iptables": {"iptables"}, "nftables": {"nftables"},
+    "dropbear": {"dropbear"},
 }
 # Packages that bundle a product of their own (not Debian's), so its version is theirs.
 BUNDLES = {"nodejs": {"openssl", "zlib"}}

@@ -73,6 +73,36 @@ class Evidence(_Model):
                              "evidence (fingerprint pattern id, package-db parser).")
 
 
+class Relro(StrEnum):
+    """How much of the relocation data the loader makes read-only after start-up."""
+
+    none = "none"  # no PT_GNU_RELRO
+    partial = "partial"  # PT_GNU_RELRO, lazy binding: the PLT's GOT stays writable
+    full = "full"  # PT_GNU_RELRO and immediate binding (BIND_NOW): all of the GOT read-only
+
+
+class ElfHardening(_Model):
+    """checksec-style exploit mitigations of one executable or shared library, read from its
+    program headers, dynamic section and dynamic symbols at inventory time."""
+
+    nx: bool | None = Field(description="Non-executable stack: a PT_GNU_STACK without PF_X. "
+                            "False when it is executable or missing (checksec semantics); "
+                            "null without program headers.")
+    pie: bool | None = Field(description="Position-independent executable: ET_DYN with "
+                             "DF_1_PIE, or with PT_INTERP and no DT_SONAME. False for "
+                             "ET_EXEC; null for shared libraries.")
+    relro: Relro
+    bind_now: bool = Field(description="DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW.")
+    canary: bool | None = Field(description="A stack-protector symbol (__stack_chk_fail, "
+                                "__stack_chk_guard …) is among the dynamic symbols; null "
+                                "when the file has no dynamic symbols to tell.")
+    fortify: list[str] | None = Field(description="Imported _FORTIFY_SOURCE functions "
+                                      "(__*_chk); null when the file has no dynamic "
+                                      "symbols to tell.")
+    rpath: str | None = Field(default=None, description="DT_RPATH as stored.")
+    runpath: str | None = Field(default=None, description="DT_RUNPATH as stored.")
+
+
 class ElfInfo(_Model):
     """The parts of an ELF header and dynamic section that later checks rely on."""
 
@@ -87,6 +117,8 @@ class ElfInfo(_Model):
     imported_symbols: list[str] = Field(default_factory=list)
     stripped: bool = False
     static: bool = Field(default=False, description="No interpreter and no needed libraries.")
+    hardening: ElfHardening | None = Field(default=None, description="Exploit mitigations "
+                                           "(executables and shared libraries only).")
     parse_error: str | None = None
 
 
