@@ -8,6 +8,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build.sh OUTPUT.bin}
+rootfs=${ROOTFS:-$here/rootfs}  # another root filesystem (tests build variants)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}
@@ -18,7 +19,7 @@ gzip -n -9 -c "$tmp/kernel" > "$tmp/kernel.gz"
 mkimage -A mips -O linux -T kernel -C gzip -a 0x80000000 -e 0x80000000 \
     -n "Linux-5.15.150 placeholder" -d "$tmp/kernel.gz" "$tmp/uImage" >/dev/null
 
-mksquashfs "$here/rootfs" "$tmp/rootfs.sqfs" -comp xz -b 256K -all-root -noappend -quiet \
+mksquashfs "$rootfs" "$tmp/rootfs.sqfs" -comp xz -b 256K -all-root -noappend -quiet \
     -no-progress \
     -wildcards -e '... .keep' \
     -p 'etc/shadow m 600 0 0' \

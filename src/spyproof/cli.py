@@ -16,10 +16,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from spyproof import __version__
+from spyproof.cli_checks import checks_app
 from spyproof.cli_db import db_app
 from spyproof.cli_output import State as _State
 from spyproof.cli_output import emit_error as _emit_error
 from spyproof.cli_output import err, out
+from spyproof.models import Severity
 from spyproof.scan import ScanInputError, ScanOptions, ScanOutcome, run_scan
 from spyproof.unpack.limits import Limits
 
@@ -32,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(checks_app, name="checks")
 
 @app.callback()
 def _main(
@@ -71,6 +74,8 @@ def _render_summary(outcome: ScanOutcome) -> None:
         table.add_row("unclaimed ELF", str(len(r.unclaimed_elf)))
     if r.knowledge_base is not None:
         table.add_row("vulnerabilities", _vuln_summary(r))
+    if r.checks:
+        table.add_row("findings", _findings_summary(r))
     table.add_row("warnings", str(len(r.warnings)))
     out.print(table)
     out.print(f"report: {outcome.report_path}", soft_wrap=True)
@@ -95,6 +100,17 @@ def _vuln_summary(r) -> str:  # noqa: ANN001 - a Report
     if r.knowledge_base.sample_only:
         text += " — bundled SAMPLE feed only, not a complete knowledge base"
     return text
+
+
+def _findings_summary(r) -> str:  # noqa: ANN001 - a Report
+    by_sev: dict[str, int] = {}
+    for f in r.findings:
+        by_sev[f.severity] = by_sev.get(f.severity, 0) + 1
+    parts = [f"{by_sev[s]} {s}" for s in ("critical", "high", "medium", "low", "info")
+             if s in by_sev]
+    text = f"{len(r.findings)}" + (f" ({', '.join(parts)})" if parts else "")
+    skipped = sum(len(c.skipped) for c in r.checks)
+    return text + (f"; {skipped} skip note(s) in report.json" if skipped else "")
 
 
 @app.command()
@@ -126,6 +142,14 @@ def scan(
         "--vex", help="CycloneDX VEX or OpenVEX document with triage; repeatable.")] = None,
     no_vulns: Annotated[bool, typer.Option(
         "--no-vulns", help="Do not match components against the knowledge base.")] = False,
+    only: Annotated[str | None, typer.Option(
+        "--only", help="Comma-separated check ids to run (see `spyproof checks list`).")] =
+        None,
+    no_checks: Annotated[bool, typer.Option("--no-checks", help="Run no evidence checks.")] =
+        False,
+    fail_on: Annotated[Severity | None, typer.Option(
+        "--fail-on", help="Exit 1 when a finding, or a vulnerability not triaged away by "
+        "VEX, has this severity or a higher one.")] = None,
 ) -> None:
     """Unpack IMAGE, inventory every file, identify components, match them against the
     knowledge base; write OUT/report.json, OUT/sbom.cdx.json and OUT/vex.cdx.json."""
@@ -133,7 +157,10 @@ def scan(
         limits=Limits(max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes,
                       max_files=max_files, max_depth=max_depth, max_ratio=max_ratio),
         work_dir=work_dir, keep_extracted=keep_extracted, timeout_s=timeout,
-        identify=not no_identify, vulns=not no_vulns, db=db, vex=list(vex or []))
+        identify=not no_identify, vulns=not no_vulns, db=db, vex=list(vex or []),
+        checks=not no_checks,
+        only=[x.strip() for x in only.split(",") if x.strip()] if only else None,
+        fail_on=fail_on.value if fail_on else None)
     target = out_dir or _default_out(image)
     show = not _State.quiet and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
@@ -186,7 +213,8 @@ def sbom(
     with tempfile.TemporaryDirectory(prefix="spyproof-sbom-", dir=work_dir) as tmp:
         try:
             outcome = run_scan(image, Path(tmp) / "out", ScanOptions(
-                work_dir=work_dir, db=db, vulns=not no_vulns and fmt == "cyclonedx"))
+                work_dir=work_dir, db=db, vulns=not no_vulns and fmt == "cyclonedx",
+                checks=False))
         except ScanInputError as exc:
             _emit_error(str(exc))
             raise typer.Exit(2) from None

@@ -51,6 +51,9 @@ class ScanOptions:
     vulns: bool = True  # match components against the knowledge base (needs identify)
     db: str | None = None  # knowledge base path or URL (else $SPYPROOF_DB, default, sample)
     vex: list[Path] = field(default_factory=list)
+    checks: bool = True  # run the evidence checks
+    only: list[str] | None = None  # check ids (None: all)
+    fail_on: str | None = None  # severity: exit 1 when a finding or vulnerability reaches it
     timeout_s: float = 3600.0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -62,9 +65,13 @@ class ScanOutcome:
     problems: list[str]  # one line each, for stderr; empty when the scan is complete
     extracted_dir: Path | None = None
 
+    gate_failed: bool = False  # a finding or vulnerability at or above --fail-on
+
     @property
     def exit_code(self) -> int:
-        return 2 if self.problems else 0
+        if self.problems:
+            return 2
+        return 1 if self.gate_failed else 0
 
 
 def hash_image(path: Path) -> tuple[int, str, str]:
@@ -167,9 +174,45 @@ def _vulnerabilities(components: list, options: ScanOptions, vex_docs: list):
         raise ScanInputError(str(exc)) from None
 
 
+def _run_checks(files: list[FileEntry], tree_paths: dict[str, Path], rootfs: str | None,
+                identification, vuln_stage, options: ScanOptions,  # noqa: ANN001
+                progress: Progress | None) -> tuple[list, list]:
+    from spyproof.checks.base import CheckContext
+    from spyproof.checks.registry import select
+    from spyproof.checks.runner import run_checks
+
+    ctx = CheckContext(files, tree_paths, rootfs,
+                       identification.components if identification else [],
+                       vuln_stage.vulnerabilities if vuln_stage else [],
+                       now=options.now())
+    return run_checks(ctx, select(options.only), progress=progress)
+
+
+def gate_fails(report: Report, fail_on: str | None) -> bool:
+    """Whether a finding, or a vulnerability that counts (not triaged away by VEX),
+    reaches the ``--fail-on`` severity."""
+    if not fail_on:
+        return False
+    from spyproof.checks.base import SEVERITY_ORDER
+    from spyproof.models import Severity
+
+    limit = SEVERITY_ORDER[Severity(fail_on)]
+    sev = [Severity(f.severity) for f in report.findings]
+    sev += [Severity(v.severity) for v in report.vulnerabilities
+            if v.counts and v.severity in Severity.__members__]
+    return any(SEVERITY_ORDER[s] <= limit for s in sev)
+
+
 def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = False,
              progress: Progress | None = None) -> ScanOutcome:
     check_input(image)
+    if options.checks and options.only:
+        from spyproof.checks.registry import UnknownCheck, select
+
+        try:
+            select(options.only)
+        except UnknownCheck as exc:
+            raise ScanInputError(str(exc)) from None
     vex_docs = _load_vex(options)
     prepare_out_dir(out, force)
     # While the extraction worker runs, the second core hashes the image (hashlib releases
@@ -254,12 +297,6 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         identification = identify(files, {t.id: t.path for t in trees})
         if progress:
             progress("identify", 1, 1)
-    vuln_stage = None
-    if identification is not None and options.vulns:
-        vuln_stage = _vulnerabilities(identification.components, options, vex_docs)
-        if progress:
-            progress("vulnerabilities", 1, 1)
-
     rootfs = None
     if candidates:
         counts = {t.id: t.file_count for t in tree_models}
@@ -267,6 +304,18 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         rootfs = best.id
         for t in tree_models:
             t.is_rootfs = t.id == rootfs
+
+    vuln_stage = None
+    if identification is not None and options.vulns:
+        vuln_stage = _vulnerabilities(identification.components, options, vex_docs)
+        if progress:
+            progress("vulnerabilities", 1, 1)
+
+    findings, check_runs = [], []
+    if options.checks:
+        findings, check_runs = _run_checks(
+            files, {t.id: t.path for t in trees}, rootfs, identification, vuln_stage,
+            options, progress)
 
     warnings = list(result.warnings) + warnings_extra
     if identification:
@@ -306,6 +355,8 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         unclaimed_elf=identification.unclaimed_elf if identification else [],
         vulnerabilities=vuln_stage.vulnerabilities if vuln_stage else [],
         knowledge_base=vuln_stage.knowledge_base if vuln_stage else None,
+        findings=findings,
+        checks=check_runs,
         extraction_log=sorted(log, key=lambda e: (e.source, e.level, e.message)),
         warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
         complete=complete,
@@ -321,4 +372,4 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
 
         write_vex(report, out / "vex.cdx.json")
     return ScanOutcome(report=report, report_path=report_path, problems=problems,
-                       extracted_dir=kept)
+                       extracted_dir=kept, gate_failed=gate_fails(report, options.fail_on))
