@@ -132,8 +132,8 @@ def test_unparsable(scheme: str, version: str) -> None:
 
 
 @pytest.mark.parametrize(("eco", "name"), [
-    ("Debian:12", "DebianVersion"), ("Ubuntu:22.04:LTS", "DebianVersion"),
-    ("deb", "DebianVersion"), ("Alpine:v3.19", "AlpineLinuxVersion"),
+    ("Debian:12", "FastDebianVersion"), ("Ubuntu:22.04:LTS", "FastDebianVersion"),
+    ("deb", "FastDebianVersion"), ("Alpine:v3.19", "AlpineLinuxVersion"),
     ("apk", "AlpineLinuxVersion"), ("PyPI", "PypiVersion"), ("NVD", "FirmwareVersion"),
     ("generic", "FirmwareVersion"), ("OpenWrt", "FirmwareVersion"),
     ("OSS-Fuzz", "FirmwareVersion"), ("SEMVER", "StrictSemverVersion"),
@@ -491,3 +491,35 @@ def test_cpe_pairs_not_shared_between_products() -> None:
     shared = {pair: names for pair, names in owners.items() if len(names) > 1}
     assert shared == {("haxx", "curl"): {"curl", "libcurl"},
                       ("haxx", "libcurl"): {"curl", "libcurl"}}
+
+
+def test_fast_debian_order_equals_univers_dpkg_order() -> None:
+    """The native sort key orders exactly like univers' character-by-character dpkg
+    comparison: documented tricky cases and 2,000 random versions, all pairs."""
+    import itertools
+    import random
+
+    from univers.versions import DebianVersion
+
+    from spyproof.vulns.ranges import FastDebianVersion
+
+    rnd = random.Random(7)
+    alphabet = "0123456789.~+-abz"
+    texts = ["1.0", "1.00", "1.0~rc1", "1.0~", "1.0~~", "1.0.1", "1:0.9", "1.0a", "1.0a0",
+             "1.0-0", "2.36-9", "2.36-9+deb12u4", "2.36-9+deb12u10", "2.36-9~bpo12+1",
+             "1.2.13.dfsg-1", "1.2.13.dfsg-1+deb12u1", "2022.83-1+deb12u1", "0", "~", "~~",
+             "~~a", "a"]
+    texts += [str(rnd.randint(0, 9)) + "".join(rnd.choice(alphabet)
+                                                for _ in range(rnd.randint(0, 8)))
+              for _ in range(2000)]
+    pairs = []
+    for t in texts:
+        try:
+            pairs.append((t, DebianVersion(t), FastDebianVersion(t)))
+        except Exception:  # not a Debian version at all
+            continue
+    assert len(pairs) > 1500
+    sample = [(rnd.choice(pairs), rnd.choice(pairs)) for _ in range(100_000)]
+    sample += list(itertools.product(pairs[:22], pairs[:22]))
+    for (a, ua, fa), (b, ub, fb) in sample:
+        assert (ua < ub, ua > ub) == (fa < fb, fa > fb), (a, b)
