@@ -67,6 +67,7 @@ test: deps venv
 
 bench: deps venv
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/checks_bench.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -495,7 +495,7 @@ def test_cpe_pairs_not_shared_between_products() -> None:
 
 def test_fast_debian_order_equals_univers_dpkg_order() -> None:
     """The native sort key orders exactly like univers' character-by-character dpkg
-    comparison: documented tricky cases and 2,000 random versions, all pairs."""
+    comparison: documented tricky cases and 2,000 random versions, 30,000 random pairs."""
     import itertools
     import random
 
@@ -519,7 +519,7 @@ def test_fast_debian_order_equals_univers_dpkg_order() -> None:
         except Exception:  # not a Debian version at all
             continue
     assert len(pairs) > 1500
-    sample = [(rnd.choice(pairs), rnd.choice(pairs)) for _ in range(100_000)]
+    sample = [(rnd.choice(pairs), rnd.choice(pairs)) for _ in range(30_000)]
     sample += list(itertools.product(pairs[:22], pairs[:22]))
     for (a, ua, fa), (b, ub, fb) in sample:
         assert (ua < ub, ua > ub) == (fa < fb, fa > fb), (a, b)

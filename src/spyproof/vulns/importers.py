@@ -15,6 +15,7 @@ the cut and never builds the whole document as one Python object.
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import json
@@ -24,6 +25,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -104,9 +106,27 @@ def import_path(store: Store, path: str | Path) -> ImportResult:
     p = Path(path)
     if not p.exists():
         raise NotAFeed(p, "no such file or directory")
-    if p.is_dir():
-        return _import_directory(store, p)
-    return _import_file(store, p)
+    with _fewer_gc_passes():
+        if p.is_dir():
+            return _import_directory(store, p)
+        return _import_file(store, p)
+
+
+@contextmanager
+def _fewer_gc_passes(gen0: int = 100_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often during an import.
+
+    Parsing a feed allocates millions of short-lived dicts and lists (no cycles; reference
+    counting frees them); at the default threshold (700 allocations) the collector keeps
+    traversing them and every live object, ≈ 10 % of a large import's CPU time.
+    """
+    old = gc.get_threshold()
+    if old[0]:  # 0: automatic collection is off already
+        gc.set_threshold(max(gen0, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _import_directory(store: Store, root: Path) -> ImportResult:
@@ -816,56 +836,39 @@ def parse_nvd(item: Any) -> _Parsed:
     return _checked(_Parsed(row, [], [], cpes))
 
 
-_CPE_PARTS = frozenset(("a", "o", "h"))
-_BOUNDS = (
-    ("versionStartIncluding", "start_incl"),
-    ("versionStartExcluding", "start_excl"),
-    ("versionEndIncluding", "end_incl"),
-    ("versionEndExcluding", "end_excl"),
-)
-
-
 def _cpe_row(m: Any, ci: int, node_op: Any, conf_op: Any) -> dict[str, Any]:
     if not isinstance(m, dict) or not isinstance(m.get("criteria"), str):
         raise RecordError("cpeMatch entry without 'criteria'")
     criteria = m["criteria"]
-    escaped = "\\" in criteria
-    parts = _split_cpe(criteria) if escaped else criteria.split(":")
-    if (
-        len(parts) != 13
-        or parts[0] != "cpe"
-        or parts[1] != "2.3"
-        or parts[2] not in _CPE_PARTS
-    ):
+    parts = _split_cpe(criteria)
+    if len(parts) != 13 or parts[:2] != ["cpe", "2.3"] or parts[2] not in ("a", "o", "h"):
         raise RecordError(f"criteria {criteria!r} is not a CPE 2.3 name")
     vulnerable = m.get("vulnerable", True)
     if not isinstance(vulnerable, bool):
         raise RecordError(f"criteria {criteria!r}: 'vulnerable' is not a boolean")
-    bounds = [m.get(key) for key, _ in _BOUNDS]
-    for value, (key, _) in zip(bounds, _BOUNDS, strict=True):
+    bounds = {}
+    for key, col in (
+        ("versionStartIncluding", "start_incl"),
+        ("versionStartExcluding", "start_excl"),
+        ("versionEndIncluding", "end_incl"),
+        ("versionEndExcluding", "end_excl"),
+    ):
+        value = m.get(key)
         if value is not None and not isinstance(value, str):
             raise RecordError(f"criteria {criteria!r}: {key} is not a string")
+        bounds[col] = value
     version = parts[5]
-    if escaped:
-        vendor, product = _unescape(parts[3]), _unescape(parts[4])
-        version = _unescape(version) if version not in ("*", "-", "") else None
-    else:
-        vendor, product = parts[3], parts[4]
-        version = version if version not in ("*", "-", "") else None
     return {
         "config_idx": ci,
         "node_operator": node_op if isinstance(node_op, str) else None,
         "config_operator": conf_op if isinstance(conf_op, str) else None,
         "criteria": criteria,
         "part": parts[2],
-        "vendor": vendor,
-        "product": product,
-        "version_exact": version,
+        "vendor": _unescape(parts[3]),
+        "product": _unescape(parts[4]),
+        "version_exact": None if version in ("*", "-", "") else _unescape(version),
         "vulnerable": vulnerable,
-        "start_incl": bounds[0],
-        "start_excl": bounds[1],
-        "end_incl": bounds[2],
-        "end_excl": bounds[3],
+        **bounds,
     }
 
 
