@@ -325,31 +325,50 @@ def _range_string(events: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{kind} {value}" for kind, value in events)
 
 
-def _eval_osv_range(v: uv.Version, rng: dict, scheme: type[uv.Version],
-                    notes: list[str] | None) -> MatchDetail | None:
+_Prepared = tuple[list[tuple[str, str, Any]], list[tuple[str, str, Any]]]  # events, limits
+
+
+def _prepare_range(rng: dict, scheme: type[uv.Version]) -> _Prepared | str:
+    """A range's events parsed in ``scheme`` and sorted (limits apart), or why not."""
     parsed: list[tuple[str, str, uv.Version | None]] = []  # kind, raw, version (None = 0/*)
     for event in rng.get("events") or []:
         if not isinstance(event, dict) or len(event) != 1:
-            _note(notes, f"malformed OSV event {event!r}: range skipped")
-            return None
+            return f"malformed OSV event {event!r}: range skipped"
         (kind, raw), = event.items()
         if kind not in _EVENT_KINDS or not isinstance(raw, str):
-            _note(notes, f"unknown OSV event {event!r}: range skipped")
-            return None
+            return f"unknown OSV event {event!r}: range skipped"
         if (kind == "introduced" and raw == "0") or (kind == "limit" and raw == "*"):
             parsed.append((kind, raw, None))
             continue
         try:
             parsed.append((kind, raw, parse_version(raw, scheme)))
         except VersionError as exc:
-            _note(notes, f"OSV {kind} event: {exc}: range skipped")
-            return None
-
+            return f"OSV {kind} event: {exc}: range skipped"
     limits = [p for p in parsed if p[0] == "limit"]
-    if limits and not any(lim is None or v < lim for _, _, lim in limits):
-        return None
     events = sorted((p for p in parsed if p[0] != "limit"),
                     key=functools.cmp_to_key(_event_cmp))
+    return events, limits
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _decoded(text: str) -> Any:
+    """JSON text of a record's ranges, decoded once (treated as read-only)."""
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _prepared_from_text(text: str, index: int, scheme: type[uv.Version]) -> _Prepared | str:
+    return _prepare_range(_decoded(text)[index], scheme)
+
+
+def _eval_osv_range(v: uv.Version, prepared: _Prepared | str,
+                    notes: list[str] | None) -> MatchDetail | None:
+    if isinstance(prepared, str):
+        _note(notes, prepared)
+        return None
+    events, limits = prepared
+    if limits and not any(lim is None or v < lim for _, _, lim in limits):
+        return None
 
     vulnerable = False
     opened = -1
@@ -398,7 +417,8 @@ def in_osv_range(version: str, ranges_json: Any, versions_list: Any, ecosystem: 
     reasons why nothing could be evaluated (unparsable versions, unknown ecosystem, GIT
     ranges) go to ``notes``.
     """
-    ranges = _load(ranges_json) or []
+    text = ranges_json if isinstance(ranges_json, str) else None
+    ranges = (_decoded(text) if text is not None else _load(ranges_json)) or []
     listed = _load(versions_list) or []
     eco_scheme: type[uv.Version] | None
     try:
@@ -418,7 +438,7 @@ def in_osv_range(version: str, ranges_json: Any, versions_list: Any, ecosystem: 
                 _note(notes, f"component version {exc}: no match")
         return parsed_cache[scheme]
 
-    for rng in ranges:
+    for index, rng in enumerate(ranges):
         rtype = str(rng.get("type", "")).upper() if isinstance(rng, dict) else ""
         if rtype == "GIT":
             _note(notes, "GIT range skipped: a firmware component has no commit")
@@ -435,7 +455,9 @@ def in_osv_range(version: str, ranges_json: Any, versions_list: Any, ecosystem: 
         v = parsed_in(scheme)
         if v is None:
             continue
-        detail = _eval_osv_range(v, rng, scheme, notes)
+        prepared = (_prepared_from_text(text, index, scheme) if text is not None
+                    else _prepare_range(rng, scheme))
+        detail = _eval_osv_range(v, prepared, notes)
         if detail is not None:
             return detail
 
