@@ -677,7 +677,8 @@ SECRET_EXAMPLES = {
     "snmp-ro-community": ("etc/snmp/snmpd.conf", "rocommunity public 127.0.0.1\n", "public",
                           "# rocommunity public\n"),
     "ppp-secret": ("etc/ppp/chap-secrets", '# client server secret\n"isp-user" * "pppS3cret" *\n',
-                   "pppS3cret", "# client server secret IP addresses\n"),
+                   "pppS3cret", '# deny PAP to these accounts\nguest\thostname\t"*"\t-\n'
+                                'root\thostname\t"*"\t-\n'),
     "ipsec-psk": ("etc/ipsec.secrets", ': PSK "v+NkxY9LLZvwj4qCC2o/gGrWDF2d21jL"\n',
                   "v+NkxY9LLZvwj4qCC2o/gGrWDF2d21jL", ": RSA moonKey.pem\n"),
     "htpasswd-entry": ("www/.htpasswd", "admin:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n",
