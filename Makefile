@@ -21,7 +21,11 @@ DEB_LIBS := libmagic.so.1:libmagic1
 # knowledge-base tests start a throwaway cluster of (the system service stays off)
 DEB_FILES := /usr/lib/postgresql/*/bin/initdb:postgresql
 
-.PHONY: all deps venv demo test bench lint schema clean
+# benchmark-only tools: cross compilers for the planted binaries of the checks corpus
+BENCH_TOOLS := arm-linux-gnueabi-gcc:gcc-arm-linux-gnueabi \
+  mipsel-linux-gnu-gcc:gcc-mipsel-linux-gnu aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+
+.PHONY: all deps bench-deps venv demo test bench lint schema clean
 all: demo
 
 deps:
@@ -65,9 +69,24 @@ demo: deps venv $(DEMO_IMAGE)
 test: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: deps venv
+bench-deps: deps
+	@missing=""; \
+	for pair in $(BENCH_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "the benchmarks need these Debian packages; run as root:"; \
+	    echo "  sudo apt-get install -y $$missing"; exit 2; \
+	  fi; \
+	fi
+
+bench: bench-deps venv
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/checks_bench.py
+	$(PY) benchmarks/vulns_bench.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
