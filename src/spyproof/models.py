@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 
 class _Model(BaseModel):
@@ -57,6 +57,12 @@ class Severity(StrEnum):
     medium = "medium"
     low = "low"
     info = "info"
+
+
+class Verdict(StrEnum):
+    passed = "pass"
+    failed = "fail"
+    inconclusive = "inconclusive"
 
 
 class Evidence(_Model):
@@ -306,6 +312,10 @@ class Finding(_Model):
                                     "(service, port, account, endpoint class …).")
     source: str | None = Field(default=None, description="Public source of the rule "
                                "(advisory, write-up, vendor manual).")
+    status: str = Field(default="open", description="open, or declared: the agreement "
+                        "declares what the finding shows (kept, not counted against it).")
+    declared_by: str | None = Field(default=None, description="The agreement entry that "
+                                    "declares it, e.g. remote_access[0] (line 12).")
 
 
 class CheckRun(_Model):
@@ -316,6 +326,47 @@ class CheckRun(_Model):
     examined: int = Field(description="Files (or records) the check examined.")
     findings: int
     skipped: list[str] = Field(default_factory=list, description="What was skipped and why.")
+
+
+class ClauseVerdict(_Model):
+    """One clause of the agreement and what the evidence says about it."""
+
+    id: str = Field(description="Clause id, e.g. NS-1.")
+    title: str
+    wording: str = Field(description="The clause as the agreement words it.")
+    verdict: Verdict
+    reason: str = Field(description="One sentence saying why.")
+    checks: list[str] = Field(default_factory=list, description="Checks that decide it.")
+    findings: list[str] = Field(default_factory=list, description="Ids of the open "
+                                "findings that decide it (the failing evidence).")
+    declared: list[str] = Field(default_factory=list, description="Ids of findings the "
+                                "agreement declares (kept, not counted).")
+    vulnerabilities: list[str] = Field(default_factory=list, description="Vulnerabilities "
+                                       "that decide it, as ID@component-ref.")
+
+
+class StaleDeclaration(_Model):
+    """Something the agreement declares that the image does not contain."""
+
+    kind: str = Field(description="remote_access, account or endpoint.")
+    entry: str = Field(description="The agreement entry, e.g. endpoints[2].")
+    line: int | None = None
+    declared: str = Field(description="What it declares, as written.")
+    reason: str
+
+
+class AgreementInfo(_Model):
+    """The agreement a report was judged against."""
+
+    path: str
+    sha256: str = Field(description="Digest of the agreement file as read.")
+    vendor: str
+    product: str
+    firmware_versions: list[str] = Field(default_factory=list)
+    effective_from: str | None = None
+    effective_until: str | None = None
+    notes: list[str] = Field(default_factory=list, description="e.g. the image's version "
+                             "is not one the agreement covers.")
 
 
 class KnowledgeBaseSource(_Model):
@@ -382,6 +433,12 @@ class Report(_Model):
     knowledge_base: KnowledgeBaseInfo | None = None
     findings: list[Finding] = Field(default_factory=list)
     checks: list[CheckRun] = Field(default_factory=list)
+    agreement: AgreementInfo | None = None
+    verdicts: list[ClauseVerdict] = Field(default_factory=list, description="One per clause; "
+                                          "all inconclusive when no agreement was given.")
+    verdict: Verdict | None = Field(default=None, description="Overall: fail if any clause "
+                                    "fails, pass if all pass, else inconclusive.")
+    stale_declarations: list[StaleDeclaration] = Field(default_factory=list)
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(
