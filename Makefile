@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 SPYPROOF := $(VENV)/bin/spyproof
 DEMO_IMAGE := build/acme-cpe5g-5.2.1.bin
 DEMO_OUT := demo-out
+DEMO_AGREEMENT := examples/agreement-acme-cpe5g.toml
 
 # command -> Debian package that provides it
 DEB_TOOLS := unsquashfs:squashfs-tools mksquashfs:squashfs-tools mkimage:u-boot-tools \
@@ -63,8 +64,8 @@ $(DEMO_IMAGE): examples/sample-firmware/build.sh $(shell find examples/sample-fi
 
 demo: deps venv $(DEMO_IMAGE)
 	@rm -rf $(DEMO_OUT)
-	$(SPYPROOF) scan $(DEMO_IMAGE) --out $(DEMO_OUT) ; rc=$$?; \
-	echo "report: $(DEMO_OUT)/report.json (exit code $$rc)"; [ $$rc -le 1 ]
+	$(SPYPROOF) scan $(DEMO_IMAGE) --out $(DEMO_OUT) --agreement $(DEMO_AGREEMENT) ; rc=$$?; \
+	echo "report: $(DEMO_OUT)/report.json, summary: $(DEMO_OUT)/summary.md (exit code $$rc: 1 = a clause failed)"; [ $$rc -le 1 ]
 
 test: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider

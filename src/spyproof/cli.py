@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from spyproof import __version__
+from spyproof.cli_agreement import agreement_app
 from spyproof.cli_checks import checks_app
 from spyproof.cli_db import db_app
 from spyproof.cli_output import State as _State
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(checks_app, name="checks")
+app.add_typer(agreement_app, name="agreement")
 
 @app.callback()
 def _main(
@@ -76,6 +78,9 @@ def _render_summary(outcome: ScanOutcome) -> None:
         table.add_row("vulnerabilities", _vuln_summary(r))
     if r.checks:
         table.add_row("findings", _findings_summary(r))
+    if r.agreement is not None:
+        table.add_row("verdict", f"{r.verdict.upper() if r.verdict else '—'}: " + ", ".join(
+            f"{v.id} {v.verdict}" for v in r.verdicts))
     table.add_row("warnings", str(len(r.warnings)))
     out.print(table)
     out.print(f"report: {outcome.report_path}", soft_wrap=True)
@@ -147,6 +152,9 @@ def scan(
         None,
     no_checks: Annotated[bool, typer.Option("--no-checks", help="Run no evidence checks.")] =
         False,
+    agreement: Annotated[Path | None, typer.Option(
+        "--agreement", help="No-spy agreement (TOML): a verdict per clause; exit 1 if one "
+        "fails.")] = None,
     fail_on: Annotated[Severity | None, typer.Option(
         "--fail-on", help="Exit 1 when a finding, or a vulnerability not triaged away by "
         "VEX, has this severity or a higher one.")] = None,
@@ -160,7 +168,7 @@ def scan(
         identify=not no_identify, vulns=not no_vulns, db=db, vex=list(vex or []),
         checks=not no_checks,
         only=[x.strip() for x in only.split(",") if x.strip()] if only else None,
-        fail_on=fail_on.value if fail_on else None)
+        fail_on=fail_on.value if fail_on else None, agreement=agreement)
     target = out_dir or _default_out(image)
     show = not _State.quiet and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
@@ -178,7 +186,8 @@ def scan(
         try:
             outcome = run_scan(image, target, options, force=force, progress=progress)
         except ScanInputError as exc:
-            _emit_error(str(exc))
+            for line in str(exc).splitlines():
+                _emit_error(line)
             raise typer.Exit(2) from None
     for problem in outcome.problems:
         _emit_error(problem)

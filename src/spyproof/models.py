@@ -275,6 +275,8 @@ class Vulnerability(_Model):
     aliases: list[str] = Field(default_factory=list)
     records: list[str] = Field(description="Knowledge-base records that agree, source:id.")
     summary: str | None = None
+    published: str | None = Field(default=None, description="Earliest publication date of "
+                                  "the records (YYYY-MM-DD).")
     severity: str | None = Field(default=None, description="Highest qualitative severity.")
     cvss: list[Cvss] = Field(default_factory=list)
     kev: KevEntry | None = None

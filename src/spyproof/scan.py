@@ -30,6 +30,7 @@ from spyproof.models import (
     Report,
     ScanWarning,
     ToolInfo,
+    Verdict,
 )
 from spyproof.report.writer import write_json_atomic
 from spyproof.unpack.engine import Tree, unpack
@@ -54,6 +55,7 @@ class ScanOptions:
     checks: bool = True  # run the evidence checks
     only: list[str] | None = None  # check ids (None: all)
     fail_on: str | None = None  # severity: exit 1 when a finding or vulnerability reaches it
+    agreement: Path | None = None  # the no-spy agreement to judge the image against
     timeout_s: float = 3600.0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -162,6 +164,26 @@ def _load_vex(options: ScanOptions) -> list:
         raise ScanInputError(str(exc)) from None
 
 
+def _write_reports(report: Report, out: Path) -> None:
+    """The human and tool views of report.json: summary.md (and, where present, the
+    SARIF and HTML renderings)."""
+    from spyproof.report.summary import write_summary
+
+    write_summary(report, out / "summary.md")
+
+
+def _load_agreement(options: ScanOptions):  # noqa: ANN202 - LoadedAgreement | None
+    """The agreement is validated before any work: every problem, one line each."""
+    if options.agreement is None:
+        return None
+    from spyproof.agreement import AgreementError, load_agreement
+
+    try:
+        return load_agreement(options.agreement)
+    except AgreementError as exc:
+        raise ScanInputError(str(exc)) from None
+
+
 def _vulnerabilities(components: list, options: ScanOptions, vex_docs: list):
     from spyproof.report.cyclonedx import component_refs
     from spyproof.vulns.stage import KnowledgeBaseError, run_vuln_stage
@@ -214,6 +236,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
         except UnknownCheck as exc:
             raise ScanInputError(str(exc)) from None
     vex_docs = _load_vex(options)
+    loaded_agreement = _load_agreement(options)
     prepare_out_dir(out, force)
     # While the extraction worker runs, the second core hashes the image (hashlib releases
     # the GIL) and loads the inventory (LIEF's import and first parse take most of a
@@ -236,7 +259,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
     try:
         return _scan_in(image, out, options, extract_root, digests, inventory_ready,
                         progress, kept=work if options.keep_extracted else None,
-                        vex_docs=vex_docs)
+                        vex_docs=vex_docs, loaded_agreement=loaded_agreement)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise ScanInputError(f"{image}: no space left on device while scanning "
@@ -249,7 +272,8 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
 
 def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
              digests: Future, inventory_ready: Future, progress: Progress | None,
-             kept: Path | None, vex_docs: list) -> ScanOutcome:
+             kept: Path | None, vex_docs: list, loaded_agreement=None  # noqa: ANN001
+             ) -> ScanOutcome:
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
                     on_progress=(lambda n, b: progress("unpack", n, b)) if progress else None)
@@ -361,8 +385,12 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
         complete=complete,
     )
+    from spyproof.agreement import apply_agreement
+
+    report = apply_agreement(report, loaded_agreement)
     report_path = out / "report.json"
     write_json_atomic(report_path, report)
+    _write_reports(report, out)
     if options.identify:
         from spyproof.report.sbom import write_sbom
 
@@ -372,4 +400,6 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
 
         write_vex(report, out / "vex.cdx.json")
     return ScanOutcome(report=report, report_path=report_path, problems=problems,
-                       extracted_dir=kept, gate_failed=gate_fails(report, options.fail_on))
+                       extracted_dir=kept,
+                       gate_failed=gate_fails(report, options.fail_on)
+                       or report.verdict == Verdict.failed)

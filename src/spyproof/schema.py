@@ -6,23 +6,30 @@ import json
 import sys
 from pathlib import Path
 
+from spyproof.agreement.model import AGREEMENT_SCHEMA_VERSION, Agreement
 from spyproof.models import SCHEMA_VERSION, Report
 
-SCHEMAS = {"report.schema.json": Report}
+# file -> (model, version, mode): the report is output (serialization), the agreement is
+# input a person writes (validation: what the loader accepts)
+SCHEMAS = {
+    "report.schema.json": (Report, SCHEMA_VERSION, "serialization"),
+    "agreement.schema.json": (Agreement, AGREEMENT_SCHEMA_VERSION, "validation"),
+}
 
 
-def render(model: type) -> str:
-    schema = model.model_json_schema(mode="serialization")
+def render(name: str) -> str:
+    model, version, mode = SCHEMAS[name]
+    schema = model.model_json_schema(mode=mode)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://spyproof.dev/schema/{SCHEMA_VERSION}/report.schema.json"
+    schema["$id"] = f"https://spyproof.dev/schema/{version}/{name}"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "docs/schema")
     out.mkdir(parents=True, exist_ok=True)
-    for name, model in SCHEMAS.items():
-        (out / name).write_text(render(model), encoding="utf-8")
+    for name in SCHEMAS:
+        (out / name).write_text(render(name), encoding="utf-8")
         print(out / name)
     return 0
 

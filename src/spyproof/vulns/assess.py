@@ -169,12 +169,14 @@ def assess(store: Store, components: Sequence[Component], refs: Sequence[str], *
         k = next((kev_rows[x] for x in cves if x in kev_rows), None)
         e = next((epss_rows[x] for x in cves if x in epss_rows), None)
         summary = next((r.summary for r in rec_rows + extra if r.summary), None)
+        published = min((r.published for r in rec_rows + extra if r.published), default=None)
         origins = [r.origin or "" for r in rec_rows]
         out.vulnerabilities.append(Vulnerability(
             id=vid,
             aliases=sorted(alias_set),
             records=[f"{s}:{i}" for s, i in recs],
             summary=summary,
+            published=published.date().isoformat() if published else None,
             severity=_severity(cvss_list, rec_rows + extra),
             cvss=cvss_list,
             kev=KevEntry(date_added=k.date_added.isoformat(), due_date=_iso_date(k.due_date),

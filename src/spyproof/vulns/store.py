@@ -256,6 +256,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA temp_store=MEMORY")
+    # 64 MiB of page cache (the default is 2 MiB): a today-sized knowledge base is ≈ 2.5 GB
+    # with ≈ 2 M cpe_ranges rows, and inserting into its indexes misses the small cache on
+    # almost every row (≈ 30 % of an import's SQLite time); grows only as pages are used
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 
