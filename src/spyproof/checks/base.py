@@ -112,7 +112,8 @@ def make_finding(check: str, rule: str, severity: Severity | str, title: str,
     """A finding with a stable id derived from the check, the rule and where it is."""
     where = "|".join(f"{e.tree}:{e.path}:{e.offset}:{e.line}:{e.text or e.hex or ''}"
                      for e in evidence)
-    digest = hashlib.sha256(f"{check}|{rule}|{where}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{check}|{rule}|{where}".encode("utf-8", "surrogatepass")
+                            ).hexdigest()[:12]
     return Finding(id=f"{check}/{rule}/{digest}", check=check, rule=rule,
                    severity=Severity(severity), title=title, explanation=explanation,
                    clause=clause, evidence=evidence, details=details or {}, source=source)
