@@ -165,13 +165,14 @@ def _load_vex(options: ScanOptions) -> list:
 
 
 def _write_reports(report: Report, out: Path) -> None:
-    """The human and tool views of report.json: summary.md (and, where present, the
-    SARIF and HTML renderings)."""
+    """The human and tool views of report.json: summary.md, findings.sarif, report.html."""
+    from spyproof.report.html import write_html
     from spyproof.report.sarif import write_sarif
     from spyproof.report.summary import write_summary
 
     write_summary(report, out / "summary.md")
     write_sarif(report, out / "findings.sarif")
+    write_html(report, out / "report.html")
 
 
 def _load_agreement(options: ScanOptions):  # noqa: ANN202 - LoadedAgreement | None

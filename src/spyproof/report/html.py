@@ -36,6 +36,8 @@ _SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 TEXT_CAP = 2000  # characters of matched text shown per piece of evidence
 HEX_CAP = 256  # bytes of matched data shown as a hex dump
 COLLAPSE_OVER = 12  # with the script on, lists longer than this start collapsed
+CLAUSE_CARDS = 50  # full cards per clause section; the rest are one line each, linked to
+# their card under "All findings" (a 1,000-finding page stays light enough to load fast)
 NO_AGREEMENT = "no agreement: every clause inconclusive"
 
 # C0/C1 controls (but tab and newline) and the bidirectional overrides a hostile file could
@@ -214,6 +216,7 @@ class ClauseRow:
     declared: list[FindingView] = field(default_factory=list)
     vulnerabilities: list[VulnView] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # ids the verdict names, not in report
+    detailed: bool = False  # has an evidence section below the table
 
     @property
     def anchor(self) -> str:
@@ -278,17 +281,21 @@ def _clauses(report: Report, by_id: dict[str, FindingView],
     for fv in by_id.values():
         if fv.f.clause and not fv.declared:
             informing[fv.f.clause].append(fv)
+    exploited = [vv for vv in vulns.values() if vv.v.kev is not None and vv.v.counts]
     ids = list(BUILTIN) + sorted(set(informing) - set(BUILTIN))
     rows = []
     for i, cid in enumerate(ids):
         b = BUILTIN.get(cid)
         found = sorted(informing.get(cid, []), key=lambda fv: fv.n)
+        kev = exploited if b and "vulnerabilities" in b.checks else []
+        inform = [f"{len(found)} open finding(s)"] * bool(found) + [
+            f"{len(kev)} known exploited vulnerability(ies)"] * bool(kev)
         rows.append(ClauseRow(
             n=i, id=cid, title=b.title if b else cid, wording=b.wording if b else "",
             verdict="inconclusive",
-            reason=("No agreement was given, so no clause can pass or fail"
-                    + (f"; {len(found)} open finding(s) inform it." if found else ".")),
-            checks=list(b.checks) if b else [], findings=found))
+            reason="No agreement was given, so no clause can pass or fail"
+                   + (f"; {' and '.join(inform)} inform it." if inform else "."),
+            checks=list(b.checks) if b else [], findings=found, vulnerabilities=kev))
     return rows
 
 
@@ -304,6 +311,8 @@ def _clause_row(i: int, cv: ClauseVerdict, by_id: dict[str, FindingView],
                 found.append(known[key])
             else:
                 row.missing.append(key)
+    row.findings.sort(key=lambda fv: fv.n)  # most severe first, as everywhere on the page
+    row.declared.sort(key=lambda fv: fv.n)
     return row
 
 
@@ -328,7 +337,7 @@ class Chart:
 
 def _chart(title: str, rows: list[tuple[str, Counter]], legend: bool) -> Chart:
     """Horizontal bars, one per row, split by severity; geometry only, text escaped later."""
-    label_w, bar_w, row_h, top = 170, 380, 26, 8 + (24 if legend else 0)
+    label_w, bar_w, row_h, top = 150, 250, 26, 8 + (24 if legend else 0)
     peak = max((sum(c.values()) for _, c in rows), default=0) or 1
     bars = []
     for i, (label, counts) in enumerate(rows):
@@ -338,9 +347,9 @@ def _chart(title: str, rows: list[tuple[str, Counter]], legend: bool) -> Chart:
                 w = round(bar_w * counts[sev] / peak, 1)
                 segs.append((sev, round(x, 1), max(w, 1.0), counts[sev]))
                 x += w
-        short = label if len(label) <= 24 else label[:23] + "…"
+        short = label if len(label) <= 22 else label[:21] + "…"
         bars.append(Bar(short, label, sum(counts.values()), top + i * row_h, segs))
-    return Chart(title, label_w + bar_w + 60, top + len(rows) * row_h + 8, label_w, bars,
+    return Chart(title, label_w + bar_w + 50, top + len(rows) * row_h + 8, label_w, bars,
                  legend)
 
 
@@ -444,10 +453,10 @@ def _view(report: Report) -> dict[str, Any]:
         key=lambda v: (v.kev is None, _SEV_RANK.get(v.severity or "info", 9), v.id,
                        v.component))]
     clauses = _clauses(report, by_id, {vv.key: vv for vv in vulns})
-    if report.verdicts:
-        detailed = [c for c in clauses if c.verdict == "fail"]
-    else:
-        detailed = [c for c in clauses if c.findings]
+    for c in clauses:
+        c.detailed = (c.verdict == "fail" if report.verdicts
+                      else bool(c.findings or c.vulnerabilities))
+    detailed = [c for c in clauses if c.detailed]
     sev_counts = Counter(str(f.severity) for f in report.findings)
     kb = report.knowledge_base
     return {
@@ -472,4 +481,5 @@ def _view(report: Report) -> dict[str, Any]:
         "formats": ", ".join(f"{c.format}@{c.start_offset}" for c in report.image.formats
                              if c.depth <= 1),
         "collapse_over": COLLAPSE_OVER,
+        "clause_cards": CLAUSE_CARDS,
     }

@@ -33,13 +33,16 @@
   var list = doc.getElementById("findings-list");
   if (list) {
     var cards = Array.prototype.slice.call(list.querySelectorAll(":scope > details.finding"));
-    var texts = cards.map(function (c) { return c.textContent.toLowerCase(); });
+    var texts = null;  // read on first use: the page shows before the text is indexed
     var field = function (id) { return doc.getElementById(id); };
     var shown = field("f-shown");
     var keys = [["f-sev", "data-sev"], ["f-check", "data-check"],
                 ["f-clause", "data-clause"], ["f-status", "data-status"]];
     var apply = function () {
       var words = field("f-text").value.toLowerCase().split(/\s+/).filter(Boolean);
+      if (words.length && !texts) {
+        texts = cards.map(function (c) { return c.textContent.toLowerCase(); });
+      }
       var wanted = keys.map(function (k) { return [k[1], field(k[0]).value]; });
       var n = 0;
       cards.forEach(function (c, i) {
@@ -79,7 +82,8 @@
 
   // A link to a card opens it (and every details around it), even if a filter hid it.
   function reveal() {
-    var id = decodeURIComponent(location.hash.slice(1));
+    var id = location.hash.slice(1);
+    try { id = decodeURIComponent(id); } catch (e) { return; }
     var el = id && doc.getElementById(id);
     for (var e = el; e; e = e.parentElement) {
       if (e.tagName === "DETAILS") { e.open = true; e.hidden = false; }
