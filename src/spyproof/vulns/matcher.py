@@ -178,8 +178,10 @@ def _grouped(store: Store, key_cols: Sequence[Any], columns: Sequence[Any],
         for chunk in chunks(wanted):
             rows = conn.execute(select(*columns).where(tuple_(*key_cols).in_(chunk), *where)
                                 .order_by(table.c.pk))
+            names = [c.name for c in columns]
+            at = tuple(names.index(c.name) for c in key_cols)  # key columns' positions
             for r in rows:
-                out[tuple(getattr(r, c.name) for c in key_cols)].append(r)
+                out[tuple(r[i] for i in at)].append(r)
     return out
 
 

@@ -419,7 +419,8 @@ def in_osv_range(version: str, ranges_json: Any, versions_list: Any, ecosystem: 
     """
     text = ranges_json if isinstance(ranges_json, str) else None
     ranges = (_decoded(text) if text is not None else _load(ranges_json)) or []
-    listed = _load(versions_list) or []
+    listed = (_decoded(versions_list) if isinstance(versions_list, str)
+              else _load(versions_list)) or []
     eco_scheme: type[uv.Version] | None
     try:
         eco_scheme = scheme_for(ecosystem)
