@@ -88,6 +88,7 @@ bench: bench-deps venv
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/checks_bench.py
 	$(PY) benchmarks/vulns_bench.py
+	$(PY) benchmarks/html_bench.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
