@@ -363,3 +363,13 @@ def test_demo_has_failing_and_passing_clauses(demo_out):
     assert [s["entry"] for s in rep["stale_declarations"]] == ["remote_access[0]"]
     md = (out / "summary.md").read_text()
     assert "overall verdict" in md and "| NS-1 No undisclosed remote access | ❌ fail" in md
+
+
+def test_fail_on_ignores_declared_findings(tmp_path):
+    from spyproof.scan import gate_fails
+
+    loaded = agreement(tmp_path, DECL_SSH)
+    judged = apply_agreement(report([remote()]), loaded)
+    assert judged.findings[0].status == "declared"
+    assert not gate_fails(judged, "high")
+    assert gate_fails(apply_agreement(report([remote()]), None), "high")

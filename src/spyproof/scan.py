@@ -214,15 +214,15 @@ def _run_checks(files: list[FileEntry], tree_paths: dict[str, Path], rootfs: str
 
 
 def gate_fails(report: Report, fail_on: str | None) -> bool:
-    """Whether a finding, or a vulnerability that counts (not triaged away by VEX),
-    reaches the ``--fail-on`` severity."""
+    """Whether an open finding (not declared by the agreement), or a vulnerability that
+    counts (not triaged away by VEX), reaches the ``--fail-on`` severity."""
     if not fail_on:
         return False
     from spyproof.checks.base import SEVERITY_ORDER
     from spyproof.models import Severity
 
     limit = SEVERITY_ORDER[Severity(fail_on)]
-    sev = [Severity(f.severity) for f in report.findings]
+    sev = [Severity(f.severity) for f in report.findings if f.status != "declared"]
     sev += [Severity(v.severity) for v in report.vulnerabilities
             if v.counts and v.severity in Severity.__members__]
     return any(SEVERITY_ORDER[s] <= limit for s in sev)
