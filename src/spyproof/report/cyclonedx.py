@@ -34,9 +34,9 @@ from cyclonedx.model.component_evidence import (
 )
 from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
-from packageurl import PackageURL
 
 from spyproof.models import Component, Report
+from spyproof.purl import parse_purl
 
 SCHEMA_VERSION = SchemaVersion.V1_6
 IMAGE_REF = "spyproof:image"
@@ -75,15 +75,6 @@ def parse_timestamp(value: str) -> datetime:
 
 def valid_cpe(cpe: str | None) -> str | None:
     return cpe if cpe and CPE23_RE.match(cpe) else None
-
-
-def parse_purl(purl: str | None) -> PackageURL | None:
-    if not purl:
-        return None
-    try:
-        return PackageURL.from_string(purl)
-    except ValueError:
-        return None
 
 
 def sort_key(c: Component) -> tuple[str, str, str, str, str]:

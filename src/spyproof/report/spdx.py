@@ -20,7 +20,8 @@ import re
 from urllib.parse import quote
 
 from spyproof.models import Component, Report
-from spyproof.report.cyclonedx import component_refs, parse_purl, parse_timestamp, valid_cpe
+from spyproof.purl import parse_purl
+from spyproof.report.cyclonedx import component_refs, parse_timestamp, valid_cpe
 
 SPDX_VERSION = "SPDX-2.3"
 NAMESPACE_BASE = "https://spyproof.dev/spdx/"

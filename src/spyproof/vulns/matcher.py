@@ -33,6 +33,7 @@ from sqlalchemy import Text, cast, select, tuple_
 
 from spyproof.identify.packagedb import upstream_version
 from spyproof.models import Component
+from spyproof.purl import parse_purl
 from spyproof.vulns.ranges import (
     MatchDetail,
     in_cpe_range,
@@ -105,15 +106,6 @@ def distro_ecosystems(purl: PackageURL) -> list[str]:
     return []
 
 
-def _parse_purl(text: str | None) -> PackageURL | None:
-    if not text:
-        return None
-    try:
-        return PackageURL.from_string(text)
-    except ValueError:
-        return None
-
-
 def _cpe_version(cpe: str | None) -> str | None:
     if not cpe:
         return None
@@ -141,7 +133,7 @@ def upstream_of(c: Component, purl: PackageURL | None) -> str | None:
 def plan_for(c: Component) -> _Plan:
     """The feeds' identities for one component (curated data only)."""
     plan = _Plan()
-    purl = _parse_purl(c.purl)
+    purl = parse_purl(c.purl)
     identity = vuln_identity(c.name)
     if purl is not None and purl.type in ("deb", "apk") and c.version:
         ecos = distro_ecosystems(purl)
