@@ -19,13 +19,17 @@ gzip -n -9 -c "$tmp/kernel" > "$tmp/kernel.gz"
 mkimage -A mips -O linux -T kernel -C gzip -a 0x80000000 -e 0x80000000 \
     -n "Linux-5.15.150 placeholder" -d "$tmp/kernel.gz" "$tmp/uImage" >/dev/null
 
+# -e takes every argument after it as an exclude: it must come last, or it swallows the -p
+# definitions (modes of secret files and the setuid bit are set here, not taken from the
+# checkout: git records only 644/755)
 mksquashfs "$rootfs" "$tmp/rootfs.sqfs" -comp xz -b 256K -all-root -noappend -quiet \
     -no-progress \
-    -wildcards -e '... .keep' \
     -p 'etc/shadow m 600 0 0' \
+    -p 'etc/dropbear/server.key m 600 0 0' \
     -p 'dev/console c 600 0 0 5 1' \
     -p 'dev/ttyS0 c 660 0 0 4 64' \
-    -p 'usr/sbin/dropbear m 4755 0 0' >/dev/null
+    -p 'usr/sbin/dropbear m 4755 0 0' \
+    -wildcards -e '... .keep' >/dev/null
 
 size=$(stat -c %s "$tmp/uImage")
 pad=$(( (65536 - size % 65536) % 65536 ))
