@@ -22,6 +22,7 @@ from spyproof.cli_db import db_app
 from spyproof.cli_output import State as _State
 from spyproof.cli_output import emit_error as _emit_error
 from spyproof.cli_output import err, out
+from spyproof.cli_provenance import key_app, note_app
 from spyproof.models import Severity
 from spyproof.scan import ScanInputError, ScanOptions, ScanOutcome, run_scan
 from spyproof.unpack.limits import Limits
@@ -37,6 +38,8 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(checks_app, name="checks")
 app.add_typer(agreement_app, name="agreement")
+app.add_typer(key_app, name="key")
+app.add_typer(note_app, name="note")
 
 @app.callback()
 def _main(
