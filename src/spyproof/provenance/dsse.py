@@ -21,8 +21,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from spyproof.atomic import write_bytes_atomic
 
 TrustedKeys = Mapping[str, Ed25519PublicKey] | Iterable[Ed25519PublicKey]
 
@@ -127,22 +127,7 @@ def write_envelope(path: str | Path, envelope: Mapping[str, Any]) -> Path:
     rename, fsync of the directory. A crash leaves the old file or the new one."""
     target = Path(path)
     data = (json.dumps(envelope, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_bytes_atomic(target, data, sync_dir=True)
     return target
 
 

@@ -10,13 +10,14 @@ Malformed input of any kind raises ``LogFormatError`` with a one-line message.
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from spyproof.atomic import write_bytes_atomic
 
 from . import merkle
 from .checkpoint import Checkpoint, CheckpointError, read_checkpoint_note
@@ -338,16 +339,7 @@ def check_log(
 def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file, fsync and rename, so readers never see a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def changed_tiles(old_size: int, new_size: int) -> Iterator[tuple[int, int, int]]:
