@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -226,12 +227,12 @@ def test_inventory_root_is_deterministic_and_detects_one_changed_file():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    image = REPO / "build" / "acme-cpe5g-5.2.1.bin"
-    if not image.exists():
-        subprocess.run([str(REPO / "examples/sample-firmware/build.sh"), str(image)],
-                       check=True, capture_output=True)
-    out = tmp_path_factory.mktemp("prov-demo") / "out"
-    proc = subprocess.run([str(REPO / ".venv/bin/spyproof"), "-q", "scan", str(image),
+    work = tmp_path_factory.mktemp("prov-demo")
+    image = work / "acme-cpe5g-5.2.1.bin"
+    subprocess.run([str(REPO / "examples/sample-firmware/build.sh"), str(image)],
+                   check=True, capture_output=True)
+    out = work / "out"
+    proc = subprocess.run([sys.executable, "-m", "spyproof.cli", "-q", "scan", str(image),
                            "--out", str(out), "--agreement",
                            str(REPO / "examples/agreement-acme-cpe5g.toml")],
                           capture_output=True, text=True)
