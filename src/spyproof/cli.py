@@ -17,6 +17,7 @@ from rich.table import Table
 
 from spyproof import __version__
 from spyproof.cli_agreement import agreement_app
+from spyproof.cli_attest import attest_app
 from spyproof.cli_checks import checks_app
 from spyproof.cli_db import db_app
 from spyproof.cli_output import State as _State
@@ -40,6 +41,7 @@ app.add_typer(checks_app, name="checks")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(key_app, name="key")
 app.add_typer(note_app, name="note")
+app.add_typer(attest_app, name="attest")
 
 @app.callback()
 def _main(
