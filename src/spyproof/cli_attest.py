@@ -135,6 +135,8 @@ def verify_cmd(
 ) -> None:
     """Exit 0 and print the statement's type and subject when a trusted key signed it;
     exit 1 otherwise."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from spyproof.cli_provenance import _key_text
     from spyproof.provenance.dsse import EnvelopeError, read_envelope
     from spyproof.provenance.keys import BadKey, parse_verifier_key
@@ -144,8 +146,6 @@ def verify_cmd(
         keys = {}
         for k in key:
             v = parse_verifier_key(_key_text(k))
-            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
             keys[v.vkey] = Ed25519PublicKey.from_public_bytes(v.public_key)
     except BadKey as exc:
         emit_error(f"--key: {exc}")

@@ -82,7 +82,7 @@ def status(
     """Sources, record counts, last import and schema version."""
     from spyproof.vulns.store import resolve_db_url
 
-    url = resolve_db_url(db) if db else resolve_db_url(None)
+    url = resolve_db_url(db)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         emit_error(f"{url.removeprefix('sqlite:///')}: no knowledge base yet; create it with "
                    "`spyproof db import FEED…` or `spyproof db update`")

@@ -218,14 +218,13 @@ def gate_fails(report: Report, fail_on: str | None) -> bool:
     counts (not triaged away by VEX), reaches the ``--fail-on`` severity."""
     if not fail_on:
         return False
-    from spyproof.checks.base import SEVERITY_ORDER
+    from spyproof.checks.base import at_or_above
     from spyproof.models import Severity
 
-    limit = SEVERITY_ORDER[Severity(fail_on)]
-    sev = [Severity(f.severity) for f in report.findings if f.status != "declared"]
-    sev += [Severity(v.severity) for v in report.vulnerabilities
+    sev = [f.severity for f in report.findings if f.status != "declared"]
+    sev += [v.severity for v in report.vulnerabilities
             if v.counts and v.severity in Severity.__members__]
-    return any(SEVERITY_ORDER[s] <= limit for s in sev)
+    return any(at_or_above(s, fail_on) for s in sev)
 
 
 def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = False,

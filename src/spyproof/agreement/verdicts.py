@@ -18,12 +18,8 @@ from spyproof.agreement.clauses import BUILTIN, BuiltinClause
 from spyproof.agreement.declared import INVENTORY_RULES
 from spyproof.agreement.load import LoadedAgreement
 from spyproof.agreement.model import Clause, Policy
-from spyproof.checks.base import SEVERITY_ORDER
-from spyproof.models import ClauseVerdict, Finding, Report, Severity, Verdict, Vulnerability
-
-
-def _at_or_above(severity: str, limit: str) -> bool:
-    return SEVERITY_ORDER[Severity(severity)] <= SEVERITY_ORDER[Severity(limit)]
+from spyproof.checks.base import at_or_above
+from spyproof.models import ClauseVerdict, Finding, Report, Verdict, Vulnerability
 
 
 def _resolved(c: Clause) -> BuiltinClause:
@@ -114,7 +110,7 @@ def judge(report: Report, loaded: LoadedAgreement | None) -> list[ClauseVerdict]
         relevant = [f for f in report.findings if _informs(f, c)]
         declared = sorted(f.id for f in relevant if f.status == "declared")
         open_ = [f for f in relevant if f.status != "declared"]
-        failing = sorted({f.id for f in open_ if _at_or_above(f.severity, policy.fail_severity)
+        failing = sorted({f.id for f in open_ if at_or_above(f.severity, policy.fail_severity)
                           or (c.id == "NS-3" and _ns3_failing(f, policy))})
         vulns: list[str] = []
         missing = [k for k in c.checks if k not in ran and k not in ("vulnerabilities",

@@ -126,6 +126,11 @@ def mask_secret(secret: str, keep: int = 2) -> str:
     return f"{secret[:keep]}{'*' * min(8, len(secret) - keep)}…({len(secret)} chars)"
 
 
+def at_or_above(severity: Severity | str, limit: Severity | str) -> bool:
+    """Whether ``severity`` is ``limit`` or worse (the --fail-on and clause threshold)."""
+    return SEVERITY_ORDER[Severity(severity)] <= SEVERITY_ORDER[Severity(limit)]
+
+
 def finding_sort_key(f: Finding) -> tuple:
     first = f.evidence[0] if f.evidence else None
     return (SEVERITY_ORDER[Severity(f.severity)], f.check, f.rule,

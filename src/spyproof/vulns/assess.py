@@ -146,7 +146,7 @@ def assess(store: Store, components: Sequence[Component], refs: Sequence[str], *
         out.notes.append(f"{len(withdrawn)} matching record(s) withdrawn or rejected by "
                          f"their feed, not reported: {', '.join(sorted(withdrawn))}")
 
-    all_cves = {a.upper() for (_, vid) in groups for a in [vid] if is_cve(a)}
+    all_cves = {vid.upper() for (_, vid) in groups if is_cve(vid)}
     for key in keys:
         all_cves |= {a.upper() for a in names.get(key, ()) if is_cve(a)}
     nvd_rows = _rows(store, (("nvd", c) for c in all_cves))

@@ -22,6 +22,7 @@ is a handful of indexed SELECTs and the range evaluation in memory.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -246,8 +247,6 @@ class _Memo:
 
 
 def _json(text: str | None) -> Any:
-    import json
-
     return json.loads(text) if isinstance(text, str) else text
 
 

@@ -102,17 +102,16 @@ def knowledge_base_info(store: Store, notes: list[str], vex: Sequence[VexDocumen
     status = store.status()
     srcs = status["sources"]
     sample_only = all(is_starter_origin(s["file"]) for s in srcs)
-    digest = hashlib.sha256(json.dumps(
-        [[s["name"], s["file"], s["records"], s["imported_at"]] for s in srcs],
-        sort_keys=True).encode()).hexdigest()
     shown = [KnowledgeBaseSource(
         name=s["name"], records=s["records"],
         file=("spyproof:starter/" + Path(s["file"]).relative_to(starter_dir()).as_posix()
               if is_starter_origin(s["file"]) else s["file"]))
         for s in srcs]
-    if sample_only:
-        digest = hashlib.sha256(json.dumps(
-            [[s.name, s.file, s.records] for s in shown]).encode()).hexdigest()
+    # the sample feed is named by its in-package paths (the install location varies), an
+    # imported knowledge base by its files and import times
+    state = ([[s.name, s.file, s.records] for s in shown] if sample_only else
+             [[s["name"], s["file"], s["records"], s["imported_at"]] for s in srcs])
+    digest = hashlib.sha256(json.dumps(state).encode()).hexdigest()
     return KnowledgeBaseInfo(
         location=SAMPLE_LOCATION if store.url == "sqlite://" else store.url,
         schema_version=status["schema_version"] or SCHEMA_VERSION,
