@@ -20,6 +20,7 @@ from spyproof.cli_agreement import agreement_app
 from spyproof.cli_attest import attest_app
 from spyproof.cli_checks import checks_app
 from spyproof.cli_db import db_app
+from spyproof.cli_log import log_app, verify, witness_app
 from spyproof.cli_output import State as _State
 from spyproof.cli_output import emit_error as _emit_error
 from spyproof.cli_output import err, out
@@ -42,6 +43,9 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(key_app, name="key")
 app.add_typer(note_app, name="note")
 app.add_typer(attest_app, name="attest")
+app.add_typer(log_app, name="log")
+app.add_typer(witness_app, name="witness")
+app.command("verify")(verify)
 
 @app.callback()
 def _main(
@@ -160,6 +164,12 @@ def scan(
     agreement: Annotated[Path | None, typer.Option(
         "--agreement", help="No-spy agreement (TOML): a verdict per clause; exit 1 if one "
         "fails.")] = None,
+    log: Annotated[str | None, typer.Option(
+        "--log", help="Transparency log (directory or URL): clause NS-7 checks that this "
+        "image is a vendor-signed release in it (with --trust).")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        "--trust", help="Trust policy for --log: tlog-policy lines plus 'vendor <vkey>'.")] =
+        None,
     fail_on: Annotated[Severity | None, typer.Option(
         "--fail-on", help="Exit 1 when a finding, or a vulnerability not triaged away by "
         "VEX, has this severity or a higher one.")] = None,
@@ -173,7 +183,8 @@ def scan(
         identify=not no_identify, vulns=not no_vulns, db=db, vex=list(vex or []),
         checks=not no_checks,
         only=[x.strip() for x in only.split(",") if x.strip()] if only else None,
-        fail_on=fail_on.value if fail_on else None, agreement=agreement)
+        fail_on=fail_on.value if fail_on else None, agreement=agreement,
+        log=log, trust=trust)
     target = out_dir or _default_out(image)
     show = not _State.quiet and err.is_terminal
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 
 
 class _Model(BaseModel):
@@ -416,6 +416,27 @@ class ToolInfo(_Model):
     version: str
 
 
+class ProvenanceResult(_Model):
+    """Is the scanned image a vendor-signed release in a trusted log? (``scan --log
+    --trust``; decides clause NS-7.)"""
+
+    log: str = Field(description="The log read (directory or URL).")
+    origin: str | None = None
+    tree_size: int | None = Field(default=None, description="Size of the verified checkpoint.")
+    root_hash: str | None = Field(default=None, description="Its root hash (hex).")
+    witnesses: list[str] = Field(default_factory=list, description="Witnesses whose "
+                                 "cosignatures verified.")
+    release_index: int | None = Field(default=None, description="Log index of the release "
+                                      "statement for this image's sha256.")
+    release_signer: str | None = None
+    product: str | None = None
+    version: str | None = None
+    untrusted_statements: int = Field(default=0, description="Statements about this image "
+                                      "signed by keys the trust file does not name.")
+    verdict: Verdict
+    reason: str
+
+
 class Report(_Model):
     """Everything one scan found; the contents of report.json."""
 
@@ -441,6 +462,8 @@ class Report(_Model):
     verdict: Verdict | None = Field(default=None, description="Overall: fail if any clause "
                                     "fails, pass if all pass, else inconclusive.")
     stale_declarations: list[StaleDeclaration] = Field(default_factory=list)
+    provenance: ProvenanceResult | None = Field(default=None, description="Set when the "
+                                                "scan was given a log and a trust policy.")
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(

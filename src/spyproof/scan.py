@@ -56,6 +56,8 @@ class ScanOptions:
     only: list[str] | None = None  # check ids (None: all)
     fail_on: str | None = None  # severity: exit 1 when a finding or vulnerability reaches it
     agreement: Path | None = None  # the no-spy agreement to judge the image against
+    log: str | None = None  # transparency log (directory or URL) to check the release in
+    trust: Path | None = None  # trust policy for that log (tlog-policy + vendor keys)
     timeout_s: float = 3600.0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -187,6 +189,23 @@ def _load_agreement(options: ScanOptions):  # noqa: ANN202 - LoadedAgreement | N
         raise ScanInputError(str(exc)) from None
 
 
+def _load_trust(options: ScanOptions):  # noqa: ANN202 - Trust | None
+    """--log and --trust come together and the trust file is parsed before any work."""
+    if options.log is None and options.trust is None:
+        return None
+    if options.log is None or options.trust is None:
+        raise ScanInputError("--log and --trust go together (the log to read and whom to "
+                             "trust in it)")
+    from spyproof.provenance.operator import TrustFileError, parse_trust
+
+    try:
+        return parse_trust(options.trust.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScanInputError(f"{options.trust}: cannot read: {exc.strerror}") from None
+    except (TrustFileError, UnicodeDecodeError) as exc:
+        raise ScanInputError(f"{options.trust}: bad trust policy: {exc}") from None
+
+
 def _vulnerabilities(components: list, options: ScanOptions, vex_docs: list):
     from spyproof.report.cyclonedx import component_refs
     from spyproof.vulns.stage import KnowledgeBaseError, run_vuln_stage
@@ -239,6 +258,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
             raise ScanInputError(str(exc)) from None
     vex_docs = _load_vex(options)
     loaded_agreement = _load_agreement(options)
+    trust = _load_trust(options)
     prepare_out_dir(out, force)
     # While the extraction worker runs, the second core hashes the image (hashlib releases
     # the GIL) and loads the inventory (LIEF's import and first parse take most of a
@@ -261,7 +281,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
     try:
         return _scan_in(image, out, options, extract_root, digests, inventory_ready,
                         progress, kept=work if options.keep_extracted else None,
-                        vex_docs=vex_docs, loaded_agreement=loaded_agreement)
+                        vex_docs=vex_docs, loaded_agreement=loaded_agreement, trust=trust)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise ScanInputError(f"{image}: no space left on device while scanning "
@@ -274,7 +294,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
 
 def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
              digests: Future, inventory_ready: Future, progress: Progress | None,
-             kept: Path | None, vex_docs: list, loaded_agreement=None  # noqa: ANN001
+             kept: Path | None, vex_docs: list, loaded_agreement=None, trust=None  # noqa: ANN001
              ) -> ScanOutcome:
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     result = unpack(image, extract_root, options.limits, timeout_s=options.timeout_s,
@@ -387,6 +407,10 @@ def _scan_in(image: Path, out: Path, options: ScanOptions, extract_root: Path,
         warnings=sorted(warnings, key=lambda w: (w.code, w.path or "", w.message)),
         complete=complete,
     )
+    if trust is not None and options.log is not None:
+        from spyproof.provenance.stage import provenance_stage
+
+        report.provenance = provenance_stage(image, sha256, options.log, trust)
     from spyproof.agreement import apply_agreement
 
     report = apply_agreement(report, loaded_agreement)

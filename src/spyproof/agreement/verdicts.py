@@ -121,6 +121,10 @@ def judge(report: Report, loaded: LoadedAgreement | None) -> list[ClauseVerdict]
         if c.id == "NS-6":
             failing = sorted(set(failing) | set(_ns6_extra(report.findings, policy)))
         verdict, reason = _decide(c, failing, vulns, missing, stage_gap, declared, policy)
+        if "provenance" in c.checks and report.provenance is not None and not (
+                failing or vulns):
+            verdict = report.provenance.verdict
+            reason = report.provenance.reason.removesuffix(".") + "."
         if vulns and report.knowledge_base is not None and report.knowledge_base.sample_only:
             reason = reason.removesuffix(".") + " — from spyproof's bundled sample feed."
         out.append(ClauseVerdict(id=c.id, title=c.title, wording=c.wording, verdict=verdict,

@@ -1,0 +1,309 @@
+"""A C2SP tlog-tiles transparency log on local disk: create it, append to it, resume it.
+
+Why: evaluation labs need an append-only record that a plain static web server can
+publish and anybody can check. The public part of the directory is exactly the
+tlog-tiles layout (``checkpoint``, ``tile/<L>/<N>[.p/<W>]``, ``tile/entries/…``); the
+only private file is ``.spyproof-log/config.json`` (origin, verifier key, where the
+signer key lives: never the key itself) plus a lock file.
+
+Crash safety: one append writes every new entry bundle and hash tile first (each via
+write, fsync, rename), fsyncs their directories, and only then replaces ``checkpoint``
+(write, fsync, rename, fsync). A crash before the last rename leaves the old checkpoint,
+whose tiles were never touched: a grown tile gets a new ``.p/<width>`` path and complete
+tiles are never rewritten. Files written beyond the checkpoint's size are simply
+overwritten by the next append. Opening a log recomputes the root from its tiles and
+refuses to append unless it equals the signed checkpoint's root, so a checkpoint for size
+n is only ever followed by one that extends it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import merkle
+from .checkpoint import Checkpoint
+from .keys import ED25519, BadKey, SignerKey, VerifierKey, parse_verifier_key
+from .note import NoteError, sign_note, verify_note
+from .tiles import (
+    CHECKPOINT_PATH,
+    MAX_ENTRY_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    LogFormatError,
+    TileReader,
+    directory_fetcher,
+    encode_entry_bundle,
+    entries_path,
+    fold_tile_hashes,
+    read_checkpoint,
+    tile_path,
+)
+
+PRIVATE_DIR = ".spyproof-log"
+CONFIG_NAME = "config.json"
+LOCK_NAME = "lock"
+CONFIG_FORMAT = "spyproof-log/v1"
+
+
+class LogError(Exception):
+    """The log cannot be created, opened or appended to (one-line message)."""
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    origin: str
+    vkey: str
+    key_file: str | None
+
+    @property
+    def verifier(self) -> VerifierKey:
+        return parse_verifier_key(self.vkey)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What one append produced: the first new index, the new size, the signed checkpoint."""
+
+    first_index: int
+    size: int
+    checkpoint: bytes
+
+
+def _config_path(root: Path) -> Path:
+    return root / PRIVATE_DIR / CONFIG_NAME
+
+
+def read_config(root: Path) -> LogConfig:
+    path = _config_path(root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LogError(f"{root}: not a spyproof log (no {PRIVATE_DIR}/{CONFIG_NAME}; "
+                       "create one with `spyproof log init`)") from None
+    except (OSError, ValueError) as exc:
+        raise LogError(f"{path}: unreadable log configuration: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
+        raise LogError(f"{path}: not a {CONFIG_FORMAT} configuration")
+    try:
+        config = LogConfig(str(data["origin"]), str(data["vkey"]), data.get("key_file"))
+        config.verifier  # noqa: B018 - parse now, fail early
+    except (KeyError, BadKey) as exc:
+        raise LogError(f"{path}: bad log configuration: {exc}") from None
+    return config
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    """tmp + fsync + rename; the caller fsyncs the directory (once per batch)."""
+    from spyproof.atomic import write_bytes_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, data)
+
+
+def signed_checkpoint(origin: str, size: int, root: bytes, signer: SignerKey) -> bytes:
+    return sign_note(Checkpoint(origin, size, root).body(), [signer])
+
+
+def init_log(root: Path, origin: str, signer: SignerKey, key_file: Path | None) -> bytes:
+    """Create an empty log (size 0, signed checkpoint). Refuses a directory that already
+    holds a checkpoint or other files; resumes an init that crashed before its checkpoint."""
+    if signer.kind != ED25519:
+        raise LogError("a log signs its checkpoints with an ed25519 key, not a cosignature key")
+    if signer.name != origin:
+        # C2SP tlog-checkpoint: the log's key name SHOULD be the origin; verifiers rely on it.
+        raise LogError(f"the log key is named {signer.name!r} but the origin is {origin!r}; "
+                       "generate the key with the origin as its name")
+    Checkpoint(origin, 0, merkle.EMPTY_ROOT)  # validates the origin line
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / CHECKPOINT_PATH).exists():
+        raise LogError(f"{root}: already a log (it has a checkpoint)")
+    stray = sorted(p.name for p in root.iterdir() if p.name != PRIVATE_DIR)
+    if stray:
+        raise LogError(f"{root}: not empty ({', '.join(stray[:3])}…); a log needs its own "
+                       "directory")
+    config = {"format": CONFIG_FORMAT, "origin": origin, "vkey": signer.verifier.vkey,
+              "key_file": str(key_file.resolve()) if key_file else None}
+    if _config_path(root).exists():
+        existing = read_config(root)
+        if (existing.origin, existing.vkey) != (origin, signer.verifier.vkey):
+            raise LogError(f"{root}: holds the configuration of another log "
+                           f"({existing.origin})")
+    (root / PRIVATE_DIR).mkdir(exist_ok=True)
+    _write_durable(_config_path(root),
+                   (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    _fsync_dir(root / PRIVATE_DIR)
+    note = signed_checkpoint(origin, 0, merkle.EMPTY_ROOT, signer)
+    _write_durable(root / CHECKPOINT_PATH, note)
+    _fsync_dir(root)
+    return note
+
+
+class LogWriter:
+    """The single appender of a local log (holds an exclusive lock while open)."""
+
+    def __init__(self, root: Path, signer: SignerKey) -> None:
+        self.root = Path(root)
+        self.config = read_config(self.root)
+        if signer.verifier.vkey != self.config.vkey:
+            raise LogError(f"{self.root}: the key given is not this log's key "
+                           f"({self.config.vkey.split('+')[0]})")
+        self._signer = signer
+        lock_path = self.root / PRIVATE_DIR / LOCK_NAME
+        self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise LogError(f"{self.root}: another process is appending to this log") from None
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- state ------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Rebuild the right edge from the tiles of the latest signed checkpoint."""
+        fetch = directory_fetcher(self.root)
+        try:
+            checkpoint, _ = read_checkpoint(fetch)
+            data = fetch(CHECKPOINT_PATH) or b""
+            verify_note(data, [self.config.verifier])
+        except (LogFormatError, NoteError) as exc:
+            raise LogError(f"{self.root}: latest checkpoint unusable: {exc}") from None
+        if checkpoint.origin != self.config.origin:
+            raise LogError(f"{self.root}: checkpoint origin {checkpoint.origin!r} is not "
+                           f"the configured {self.config.origin!r}")
+        size = checkpoint.size
+        reader = TileReader(fetch, size)
+        try:
+            stack = []
+            covered = 0
+            for level in range(size.bit_length() - 1, -1, -1):
+                if size >> level & 1:
+                    stack.append(reader.get(level, covered >> level))
+                    covered += 1 << level
+            self._range = merkle.CompactRange(size, stack)
+            # Partial (right-edge) tile at each tile level, and the partial entry bundle.
+            self._edge: list[list[bytes]] = []
+            level = 0
+            while size >> (TILE_HEIGHT * level):
+                count = size >> (TILE_HEIGHT * level)
+                width = count % TILE_WIDTH
+                self._edge.append(reader.tile(level, count // TILE_WIDTH) if width else [])
+                level += 1
+            self._bundle = reader.entry_bundle(size // TILE_WIDTH) if size % TILE_WIDTH \
+                else []
+        except LogFormatError as exc:
+            raise LogError(f"{self.root}: tiles do not match checkpoint: {exc}") from None
+        if self._range.root() != checkpoint.root_hash:
+            raise LogError(f"{self.root}: root recomputed from tiles differs from the "
+                           f"signed checkpoint at size {size}; refusing to append")
+        self.size = size
+        self.root_hash = checkpoint.root_hash
+
+    # -- appending --------------------------------------------------------------------
+
+    def append(self, entries: Sequence[bytes]) -> Appended:
+        """Append entries durably and atomically (all or none) and sign a checkpoint."""
+        for n, entry in enumerate(entries):
+            if not isinstance(entry, bytes | bytearray):
+                raise TypeError(f"entry {n} is not bytes")
+            if len(entry) > MAX_ENTRY_SIZE:
+                raise LogError(f"entry {n} is {len(entry):,} bytes; a tiles log holds "
+                               f"entries of at most {MAX_ENTRY_SIZE:,} bytes")
+        first = self.size
+        if not entries:
+            data = (self.root / CHECKPOINT_PATH).read_bytes()
+            return Appended(first, first, data)
+        files: dict[str, bytes] = {}
+        edge = [list(t) for t in self._edge]
+        bundle = list(self._bundle)
+        crange = merkle.CompactRange(self._range.size, self._range.hashes)
+        size = first
+        for entry in entries:
+            leaf = merkle.leaf_hash(entry)
+            crange.append(leaf)
+            bundle.append(bytes(entry))
+            size += 1
+            if len(bundle) == TILE_WIDTH:
+                files[entries_path((size - 1) // TILE_WIDTH)] = encode_entry_bundle(bundle)
+                bundle = []
+            h, level = leaf, 0
+            while True:
+                if level == len(edge):
+                    edge.append([])
+                tile = edge[level]
+                tile.append(h)
+                if len(tile) < TILE_WIDTH:
+                    break
+                index = ((size >> (TILE_HEIGHT * level)) - 1) // TILE_WIDTH
+                files[tile_path(level, index)] = b"".join(tile)
+                h = fold_tile_hashes(tile)
+                edge[level] = []
+                level += 1
+        if bundle:
+            files[entries_path(size // TILE_WIDTH, len(bundle))] = encode_entry_bundle(bundle)
+        for level, tile in enumerate(edge):
+            count = size >> (TILE_HEIGHT * level)
+            old_count = first >> (TILE_HEIGHT * level)
+            if tile and count != old_count:
+                files[tile_path(level, count // TILE_WIDTH, len(tile))] = b"".join(tile)
+        dirs = set()
+        for rel in sorted(files):
+            path = self.root / rel
+            _write_durable(path, files[rel])
+            dirs.add(path.parent)
+        for directory in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+            _fsync_dir(directory)
+        for directory in sorted({d.parent for d in dirs} - dirs):
+            _fsync_dir(directory)  # new sub-directories' own entries
+        root_hash = crange.root()
+        note = signed_checkpoint(self.config.origin, size, root_hash, self._signer)
+        _write_durable(self.root / CHECKPOINT_PATH, note)
+        _fsync_dir(self.root)
+        self._edge, self._bundle, self._range = edge, bundle, crange
+        self.size, self.root_hash = size, root_hash
+        return Appended(first, size, note)
+
+    def close(self) -> None:
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def find_leaf(reader: TileReader, leaf: bytes) -> list[int]:
+    """Indices whose leaf hash is ``leaf``, read from the level-0 hash tiles (no entry
+    bundle is fetched, so finding an entry in a million-entry log reads 32 MB)."""
+    found = []
+    for tile_index in range(-(-reader.size // TILE_WIDTH)):
+        for offset, h in enumerate(reader.tile(0, tile_index)):
+            if h == leaf:
+                found.append(tile_index * TILE_WIDTH + offset)
+    return found
+
+
+def append_all(root: Path, signer: SignerKey, entries: Iterable[bytes]) -> Appended:
+    """Convenience: open, append everything as one batch, close."""
+    with LogWriter(root, signer) as writer:
+        return writer.append(list(entries))
