@@ -177,8 +177,7 @@ def add(
         return
     if not State.quiet:
         for name, index, new in results:
-            out.print(f"{index}\t{name}" + ("" if new else "\t(already logged)"),
-                      soft_wrap=True)
+            typer.echo(f"{index}\t{name}" + ("" if new else "\t(already logged)"))
         typer.echo(appended.checkpoint.decode(), nl=False)
 
 
@@ -284,7 +283,7 @@ def verify_log_cmd(
         seen = f"; extends size {opened.previous.size} seen before" if opened.previous else ""
         out.print(f"{location}: valid: {cp.origin} size {cp.size}, {result.tiles} tiles, "
                   f"{result.entries} entries, {len(opened.note.cosignatures())} "
-                  f"cosignature(s){seen}", soft_wrap=True)
+                  f"trusted cosignature(s){seen}", soft_wrap=True)
 
 
 @witness_app.command()
