@@ -78,6 +78,18 @@ def _read(path: Path, what: str = "") -> bytes:
         raise _fail(f"{path}: cannot read{what}: {exc.strerror}") from None
 
 
+def _location(text: str) -> str:
+    """A log is a directory or an http(s) URL; anything else is a usage error."""
+    if text.startswith(("http://", "https://")):
+        return text
+    if not Path(text).is_dir():
+        what = "does not exist" if not Path(text).exists() else "is not a directory"
+        raise _fail(f"{text}: {what} (a tiles log is a directory or an http(s) URL)")
+    if not Path(text, "checkpoint").is_file():
+        raise _fail(f"{text}: not a tiles log (no checkpoint file)")
+    return text
+
+
 StateOpt = Annotated[Path | None, typer.Option(
     "--state", help="Where the largest checkpoint seen per log is kept (default "
     "~/.local/state/spyproof/tlog-state.json).")]
@@ -207,6 +219,7 @@ def prove(
     from spyproof.provenance.tiles import LogFormatError, fetcher_for
 
     data = _read(entry)
+    _location(location)
     try:
         proof = make_proof(fetcher_for(location), data, index)
     except (LogFormatError, ValueError) as exc:
@@ -270,6 +283,7 @@ def verify_log_cmd(
     trusted = _trust(trust)
     if not log_keys and trusted is None:
         raise _fail("give the log's key (--key) or a trust policy (--trust)")
+    _location(location)
     store = _state(state, no_state)
     try:
         opened, result = verify_whole_log(location, log_keys,
@@ -307,6 +321,7 @@ def cosign(
     from spyproof.provenance.tiles import LogFormatError
     from spyproof.provenance.witness import cosign as do_cosign
 
+    _location(location)
     witness = _signer(str(key), COSIGNATURE_V1, "--key")
     logs = _verifiers([log_key] if log_key else None, "--log-key")
     try:
@@ -349,6 +364,7 @@ def verify(
 
     if not image.is_file():
         raise _fail(f"{image}: not a file")
+    _location(log)
     trusted = _trust(trust)
     vendors = tuple(_verifiers(vendor_key, "--vendor-key"))
     evaluators = tuple(_verifiers(evaluator_key, "--evaluator-key"))

@@ -198,6 +198,10 @@ def _load_trust(options: ScanOptions):  # noqa: ANN202 - Trust | None
                              "trust in it)")
     from spyproof.provenance.operator import TrustFileError, parse_trust
 
+    if not options.log.startswith(("http://", "https://")) and not (
+            Path(options.log) / "checkpoint").is_file():
+        raise ScanInputError(f"{options.log}: not a tiles log (no checkpoint file; a log is "
+                             "a directory or an http(s) URL)")
     try:
         return parse_trust(options.trust.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -28,6 +28,8 @@ HASH_SIZE = merkle.HASH_SIZE
 MAX_ENTRY_SIZE = 0xFFFF  # uint16 length prefix
 MAX_LEVEL = 63
 CHECKPOINT_PATH = "checkpoint"
+# The largest file a tiles log holds: a full entry bundle (256 entries of 2 + 65,535 bytes).
+MAX_FETCH = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 
 Fetch = Callable[[str], bytes | None]
 """``fetch(path)`` -> file bytes, or None when the file does not exist."""
@@ -167,13 +169,17 @@ def http_fetcher(base_url: str, timeout: float = 30.0) -> Fetch:
         url = prefix + path
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-                return response.read()
+                data = response.read(MAX_FETCH + 1)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
             raise LogFormatError(f"{url}: HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise LogFormatError(f"{url}: fetch failed: {exc}") from exc
+        if len(data) > MAX_FETCH:
+            raise LogFormatError(f"{url}: larger than any tiles-log file ({MAX_FETCH:,} "
+                                 "bytes); refusing")
+        return data
 
     return fetch
 
