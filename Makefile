@@ -70,7 +70,7 @@ demo: deps venv $(DEMO_IMAGE)
 test: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench-deps: deps
+bench-deps: deps venv
 	@missing=""; \
 	for pair in $(BENCH_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
@@ -83,12 +83,14 @@ bench-deps: deps
 	    echo "  sudo apt-get install -y $$missing"; exit 2; \
 	  fi; \
 	fi
+	$(VENV)/bin/pip install -q -r benchmarks/requirements.txt
 
 bench: bench-deps venv
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/checks_bench.py
 	$(PY) benchmarks/vulns_bench.py
 	$(PY) benchmarks/html_bench.py
+	$(PY) benchmarks/tlog_bench.py --json benchmarks/_work/tlog/results.json
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks

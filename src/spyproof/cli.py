@@ -20,6 +20,7 @@ from spyproof.cli_agreement import agreement_app
 from spyproof.cli_attest import attest_app
 from spyproof.cli_checks import checks_app
 from spyproof.cli_db import db_app
+from spyproof.cli_equiv import equiv
 from spyproof.cli_log import log_app, verify, witness_app
 from spyproof.cli_output import State as _State
 from spyproof.cli_output import emit_error as _emit_error
@@ -43,6 +44,7 @@ app.add_typer(agreement_app, name="agreement")
 app.add_typer(key_app, name="key")
 app.add_typer(note_app, name="note")
 app.add_typer(attest_app, name="attest")
+app.command("equiv")(equiv)
 app.add_typer(log_app, name="log")
 app.add_typer(witness_app, name="witness")
 app.command("verify")(verify)

@@ -294,7 +294,8 @@ def verify_log_cmd(
         raise _fail(f"{location}: damaged log: {exc}", 1) from None
     if not State.quiet:
         cp = opened.checkpoint
-        seen = f"; extends size {opened.previous.size} seen before" if opened.previous else ""
+        seen = f"; consistent with size {opened.previous.size} seen before" \
+            if opened.previous else ""
         out.print(f"{location}: valid: {cp.origin} size {cp.size}, {result.tiles} tiles, "
                   f"{result.entries} entries, {len(opened.note.cosignatures())} "
                   f"trusted cosignature(s){seen}", soft_wrap=True)

@@ -171,7 +171,8 @@ def verify_image(image: Path, location: str, trust: Trust, state: StateFile | No
     verdict.checks.append(Check(
         "checkpoint", True, f"{cp.origin} size {cp.size} signed by the log and cosigned by "
         f"{len(verdict.witnesses)} witness(es): trust policy satisfied"
-        + (f"; extends size {opened.previous.size} seen before" if opened.previous else "")))
+        + (f"; consistent with size {opened.previous.size} seen before" if opened.previous
+           else "")))
 
     found: list[tuple[int, dict, str]] = []
 
