@@ -162,7 +162,7 @@ def add(
         entries.append(data)
     signer = _log_signer(directory, key)
     try:
-        with LogWriter(directory, signer) as writer:
+        with LogWriter(directory, signer, check_all=True) as writer:
             from spyproof.provenance.tiles import directory_fetcher
 
             reader = TileReader(directory_fetcher(directory), writer.size)
@@ -179,7 +179,9 @@ def add(
                 fresh.append(data)
             appended = writer.append(fresh)
     except (LogError, LogFormatError) as exc:
-        raise _fail(f"log add: {exc}") from None
+        text = str(exc)
+        named = text if text.startswith(str(directory)) else f"{directory}: {text}"
+        raise _fail(f"log add: {named}") from None
     except OSError as exc:
         raise _fail(f"log add: {directory}: {exc}") from None
     if as_json:
@@ -329,7 +331,7 @@ def cosign(
         store = StateFile(state)
         result = do_cosign(location, witness, store, logs[0] if logs else None)
     except LogTrustError as exc:
-        raise _fail(f"witness: refused: {exc}", 1) from None
+        raise _fail(f"witness: refused: {location}: {exc}", 1) from None
     except LogFormatError as exc:
         raise _fail(f"witness: {location}: {exc}", 1) from None
     if output is not None:

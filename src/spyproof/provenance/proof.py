@@ -108,6 +108,11 @@ def make_proof(fetch: Fetch, entry: bytes, index: int | None = None) -> TlogProo
     elif reader.get(0, index) != leaf:
         raise LogFormatError(f"entry {index} of the log is not this entry")
     hashes = merkle.inclusion_proof(index, checkpoint.size, reader.get)
+    try:  # never issue a proof the log's own checkpoint contradicts
+        merkle.verify_inclusion(index, checkpoint.size, leaf, hashes, checkpoint.root_hash)
+    except merkle.ProofError:
+        raise LogFormatError(f"the log's tiles do not give the root its checkpoint signs at "
+                             f"size {checkpoint.size}; no proof issued") from None
     return TlogProof(index, tuple(hashes), note)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from .checkpoint import Checkpoint
 from .client import LogTrustError, StateFile, check_extends, pinned, verify_checkpoint_note
 from .keys import COSIGNATURE_V1, BadKey, SignerKey, VerifierKey, parse_verifier_key
-from .note import parse_note, sign_note
+from .note import NoteError, parse_note, sign_note
 from .tiles import CHECKPOINT_PATH, TileReader, fetcher_for
 
 
@@ -49,7 +49,10 @@ def cosign(location: str, witness: SignerKey, state: StateFile,
         raise LogTrustError("a witness cosigns with a cosignature key "
                             "(spyproof key generate NAME --kind cosignature)")
     fetch, note_bytes = pinned(fetcher_for(location))
-    origin = parse_note(note_bytes).text.split("\n", 1)[0]
+    try:
+        origin = parse_note(note_bytes).text.split("\n", 1)[0]
+    except NoteError as exc:
+        raise LogTrustError(f"checkpoint: not a signed note: {exc}") from None
     pinned_key = _pinned_key(state, origin)
     if pinned_key and log_key and pinned_key.vkey != log_key.vkey:
         raise LogTrustError(f"{origin}: --log-key differs from the key pinned in "
@@ -63,7 +66,11 @@ def cosign(location: str, witness: SignerKey, state: StateFile,
         raise LogTrustError(f"log key {key.name!r} does not belong to origin "
                             f"{checkpoint.origin!r}")
     previous = state.get(checkpoint.origin)
-    check_extends(previous, checkpoint, TileReader(fetch, checkpoint.size).get)
+    reader = TileReader(fetch, checkpoint.size)
+    if reader.root() != checkpoint.root_hash:  # O(log n) tiles; catches a lying checkpoint
+        raise LogTrustError(f"{checkpoint.origin}: the log's tiles do not give the root its "
+                            f"checkpoint signs at size {checkpoint.size}")
+    check_extends(previous, checkpoint, reader.get)
     cosigned = sign_note(parse_note(note_bytes), [witness],
                          timestamp=int(time.time()) if now is None else now)
     state.record(checkpoint.origin, checkpoint, note_bytes, log_key=key.vkey)
