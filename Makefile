@@ -97,6 +97,7 @@ lint: venv
 
 schema: venv
 	$(PY) -m spyproof.schema docs/schema
+	$(PY) -m spyproof.equiv.schema docs/schema
 
 clean:
 	rm -rf build $(DEMO_OUT) .pytest_cache
