@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from pathlib import Path
 
 from . import merkle
@@ -113,10 +114,10 @@ def _remove_stale_temporaries(directory: Path) -> None:
 
 
 def _write_durable(path: Path, data: bytes) -> None:
-    """tmp + fsync + rename; the caller fsyncs the directory (once per batch)."""
+    """tmp + fsync + rename into an existing directory; the caller fsyncs the directory
+    (once per batch)."""
     from spyproof.atomic import write_bytes_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, data)
 
 
@@ -171,6 +172,7 @@ class LogWriter:
         without it only the right edge the append builds on is read and checked."""
         self.root = Path(root)
         self._check_all = check_all
+        self._known_dirs: set[Path] = set()
         self.config = read_config(self.root)
         if signer.verifier.vkey != self.config.vkey:
             raise LogError(f"{self.root}: the key given is not this log's key "
@@ -206,13 +208,6 @@ class LogWriter:
         size = checkpoint.size
         reader = TileReader(fetch, size)
         try:
-            stack = []
-            covered = 0
-            for level in range(size.bit_length() - 1, -1, -1):
-                if size >> level & 1:
-                    stack.append(reader.get(level, covered >> level))
-                    covered += 1 << level
-            self._range = merkle.CompactRange(size, stack)
             # Partial (right-edge) tile at each tile level, and the partial entry bundle.
             self._edge: list[list[bytes]] = []
             level = 0
@@ -225,7 +220,7 @@ class LogWriter:
                 else []
         except LogFormatError as exc:
             raise LogError(f"{self.root}: tiles do not match checkpoint: {exc}") from None
-        if self._range.root() != checkpoint.root_hash:
+        if root_from_edge(self._edge) != checkpoint.root_hash:
             raise LogError(f"{self.root}: root recomputed from tiles differs from the "
                            f"signed checkpoint at size {size}; refusing to append")
         if self._check_all:
@@ -255,61 +250,63 @@ class LogWriter:
             data = (self.root / CHECKPOINT_PATH).read_bytes()
             return Appended(first, first, data)
         files: dict[str, bytes] = {}
-        edge = [list(t) for t in self._edge]
-        bundle = list(self._bundle)
-        crange = merkle.CompactRange(self._range.size, self._range.hashes)
-        size = first
-        for entry in entries:
-            leaf = merkle.leaf_hash(entry)
-            crange.append(leaf)
-            bundle.append(bytes(entry))
-            size += 1
-            if len(bundle) == TILE_WIDTH:
-                files[entries_path((size - 1) // TILE_WIDTH)] = encode_entry_bundle(bundle)
-                bundle = []
-            h, level = leaf, 0
-            while True:
-                if level == len(edge):
-                    edge.append([])
-                tile = edge[level]
-                tile.append(h)
-                if len(tile) < TILE_WIDTH:
-                    break
-                index = ((size >> (TILE_HEIGHT * level)) - 1) // TILE_WIDTH
-                files[tile_path(level, index)] = b"".join(tile)
-                h = fold_tile_hashes(tile)
-                edge[level] = []
-                level += 1
+        size = first + len(entries)
+        # Entry bundles: the partial one grows, full ones are written once.
+        pending = self._bundle + [bytes(e) for e in entries]
+        index = first // TILE_WIDTH
+        for start in range(0, len(pending) - TILE_WIDTH + 1, TILE_WIDTH):
+            files[entries_path(index)] = encode_entry_bundle(pending[start : start + TILE_WIDTH])
+            index += 1
+        bundle = pending[len(pending) - len(pending) % TILE_WIDTH :]
         if bundle:
-            files[entries_path(size // TILE_WIDTH, len(bundle))] = encode_entry_bundle(bundle)
-        for level, tile in enumerate(edge):
-            count = size >> (TILE_HEIGHT * level)
-            old_count = first >> (TILE_HEIGHT * level)
-            if tile and count != old_count:
-                files[tile_path(level, count // TILE_WIDTH, len(tile))] = b"".join(tile)
+            files[entries_path(index, len(bundle))] = encode_entry_bundle(bundle)
+        # Hash tiles, level by level: complete tiles are written and folded into the level
+        # above; the remainder is the new right edge of that level.
+        new = [_sha256(b"\x00" + e).digest() for e in entries]
+        edge: list[list[bytes]] = []
+        level = 0
+        while new or level < len(self._edge):
+            old = self._edge[level] if level < len(self._edge) else []
+            if not new:
+                edge.append(list(old))
+                level += 1
+                continue
+            hashes = old + new
+            index = (first >> (TILE_HEIGHT * level)) // TILE_WIDTH
+            new = []
+            full = len(hashes) - len(hashes) % TILE_WIDTH
+            for start in range(0, full, TILE_WIDTH):
+                tile = hashes[start : start + TILE_WIDTH]
+                files[tile_path(level, index)] = b"".join(tile)
+                new.append(fold_tile_hashes(tile))
+                index += 1
+            rest = hashes[full:]
+            if rest:
+                files[tile_path(level, index, len(rest))] = b"".join(rest)
+            edge.append(rest)
+            level += 1
         # Every directory whose entries change gets fsynced, deepest first: the parent of
         # each file, and the parent of each directory this append creates.
         dirty: set[Path] = set()
-        cleaned: set[Path] = set()
         for rel in sorted(files):
             path = self.root / rel
-            missing = [d for d in path.parents if d != self.root and self.root in d.parents
-                       and not d.exists()]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            dirty.update(d.parent for d in missing)
-            if path.parent not in cleaned:
-                _remove_stale_temporaries(path.parent)
-                cleaned.add(path.parent)
+            if path.parent not in self._known_dirs:
+                missing = [d for d in path.parents if d != self.root
+                           and self.root in d.parents and not d.exists()]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                dirty.update(d.parent for d in missing)
+                _remove_stale_temporaries(path.parent)  # once per directory and writer
+                self._known_dirs.add(path.parent)
             dirty.add(path.parent)
             _write_durable(path, files[rel])
         for directory in sorted(dirty, key=lambda p: (-len(p.parts), str(p))):
             _fsync_dir(directory)
-        root_hash = crange.root()
+        root_hash = root_from_edge(edge)
         note = signed_checkpoint(self.config.origin, size, root_hash, self._signer)
         _write_durable(self.root / CHECKPOINT_PATH, note)
         # Published once renamed: the in-memory state follows before anything else can
         # fail, so a later append never builds on (and rolls back to) the old size.
-        self._edge, self._bundle, self._range = edge, bundle, crange
+        self._edge, self._bundle = edge, bundle
         self.size, self.root_hash = size, root_hash
         _fsync_dir(self.root)
         return Appended(first, size, note)
@@ -324,6 +321,20 @@ class LogWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def root_from_edge(edge: Sequence[Sequence[bytes]]) -> bytes:
+    """RFC 6962 root from the right-edge (partial) tile of every level: the tree's size
+    is the sum of width x 256^level, so its complete subtrees are the power-of-two spans
+    of those tiles, highest level and leftmost first."""
+    subtrees = []
+    for tile in reversed(edge):
+        pos, width = 0, len(tile)
+        for bit in range(width.bit_length() - 1, -1, -1):
+            if width >> bit & 1:
+                subtrees.append(fold_tile_hashes(tile[pos : pos + (1 << bit)]))
+                pos += 1 << bit
+    return merkle.fold_right(subtrees)
 
 
 def find_leaf(reader: TileReader, leaf: bytes) -> list[int]:

@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from pathlib import Path
 
 from spyproof.atomic import write_bytes_atomic
@@ -135,7 +136,8 @@ def fold_tile_hashes(hashes: Sequence[bytes]) -> bytes:
     """Root of a complete subtree from its 2**k bottom hashes (pairwise, left to right)."""
     level = list(hashes)
     while len(level) > 1:
-        level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        level = [_sha256(b"\x01" + level[i] + level[i + 1]).digest()
+                 for i in range(0, len(level), 2)]
     return level[0]
 
 
