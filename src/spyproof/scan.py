@@ -32,6 +32,7 @@ from spyproof.models import (
     ToolInfo,
     Verdict,
 )
+from spyproof.outdir import prepare_out_dir
 from spyproof.report.writer import write_json_atomic
 from spyproof.unpack.engine import Tree, unpack
 from spyproof.unpack.limits import Limits
@@ -100,17 +101,6 @@ def check_input(image: Path) -> None:
             fh.read(1)
     except OSError as exc:
         raise ScanInputError(f"{image}: cannot read: {exc.strerror}") from None
-
-
-def prepare_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ScanInputError(f"{out}: output path exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ScanInputError(f"{out}: output directory is not empty (use --force to reuse it)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ScanInputError(f"{out}: cannot create output directory: {exc.strerror}") from None
 
 
 def _split_rootfs(trees: list[Tree], boundaries: set[Path]) -> tuple[list[Tree], list[Tree]]:
@@ -263,7 +253,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
     vex_docs = _load_vex(options)
     loaded_agreement = _load_agreement(options)
     trust = _load_trust(options)
-    prepare_out_dir(out, force)
+    prepare_out_dir(out, force, ScanInputError)
     # While the extraction worker runs, the second core hashes the image (hashlib releases
     # the GIL) and loads the inventory (LIEF's import and first parse take most of a
     # second); neither then sits on the critical path.

@@ -38,6 +38,7 @@ from spyproof.equiv.sides import (
     sha256_file,
 )
 from spyproof.models import ToolInfo
+from spyproof.outdir import prepare_out_dir
 from spyproof.unpack.limits import Limits, current
 
 __all__ = ["EquivInputError", "EquivOptions", "EquivOutcome", "run_equiv"]
@@ -65,17 +66,6 @@ class EquivOutcome:
         if self.problems:
             return 2
         return 1 if self.report.verdict == Verdict.different else 0
-
-
-def prepare_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise EquivInputError(f"{out}: output path exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise EquivInputError(f"{out}: output directory is not empty (use --force to reuse it)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EquivInputError(f"{out}: cannot create output directory: {exc.strerror}") from None
 
 
 def _summary(files: list[FileComparison]) -> Summary:
@@ -145,7 +135,7 @@ def run_equiv(a: Path, b: Path, out: Path, options: EquivOptions | None = None, 
     if kind_a != kind_b:
         raise EquivInputError(f"{a} is a {kind_a} and {b} a {kind_b}: compare two image files "
                               "or two directories")
-    prepare_out_dir(out, force)
+    prepare_out_dir(out, force, EquivInputError)
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     work = Path(tempfile.mkdtemp(prefix="spyproof-equiv-", dir=options.work_dir))
     try:
