@@ -21,7 +21,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
 from pathlib import Path
@@ -104,6 +105,25 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _all_done(function: Callable[..., None], calls: list[tuple]) -> None:
+    """Run the calls on a thread pool (fsync releases the GIL); wait for every one and
+    re-raise the first failure, so nothing after this runs unless all succeeded."""
+    global _POOL  # noqa: PLW0603 - one pool per process, created on first use
+    if len(calls) <= 1:
+        for args in calls:
+            function(*args)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="spyproof-log-io")
+    futures = [_POOL.submit(function, *args) for args in calls]
+    wait(futures)
+    for future in futures:
+        future.result()
 
 
 def _remove_stale_temporaries(directory: Path) -> None:
@@ -298,9 +318,10 @@ class LogWriter:
                 _remove_stale_temporaries(path.parent)  # once per directory and writer
                 self._known_dirs.add(path.parent)
             dirty.add(path.parent)
-            _write_durable(path, files[rel])
-        for directory in sorted(dirty, key=lambda p: (-len(p.parts), str(p))):
-            _fsync_dir(directory)
+        # Writes and fsyncs run concurrently: the filesystem journal then commits them
+        # together instead of once per file. All must finish before the checkpoint.
+        _all_done(_write_durable, [(self.root / rel, files[rel]) for rel in sorted(files)])
+        _all_done(_fsync_dir, [(d,) for d in sorted(dirty, key=str)])
         root_hash = root_from_edge(edge)
         note = signed_checkpoint(self.config.origin, size, root_hash, self._signer)
         _write_durable(self.root / CHECKPOINT_PATH, note)
