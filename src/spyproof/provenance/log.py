@@ -363,9 +363,12 @@ def find_leaf(reader: TileReader, leaf: bytes) -> list[int]:
     bundle is fetched, so finding an entry in a million-entry log reads 32 MB)."""
     found = []
     for tile_index in range(-(-reader.size // TILE_WIDTH)):
-        for offset, h in enumerate(reader.tile(0, tile_index)):
-            if h == leaf:
-                found.append(tile_index * TILE_WIDTH + offset)
+        data = reader.raw_tile(0, tile_index)
+        at = data.find(leaf)
+        while at >= 0:
+            if at % merkle.HASH_SIZE == 0:
+                found.append(tile_index * TILE_WIDTH + at // merkle.HASH_SIZE)
+            at = data.find(leaf, at + 1)
     return found
 
 

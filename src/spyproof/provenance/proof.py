@@ -92,10 +92,11 @@ def parse_proof(data: bytes) -> TlogProof:
 def make_proof(fetch: Fetch, entry: bytes, index: int | None = None) -> TlogProof:
     """Proof for ``entry`` against the log's current checkpoint (found by leaf hash when
     no index is given; the first occurrence wins)."""
+    from .client import pinned
     from .log import find_leaf
 
+    fetch, note = pinned(fetch)  # one read: the proof and its checkpoint always match
     checkpoint, _ = read_checkpoint(fetch)
-    note = fetch("checkpoint") or b""
     reader = TileReader(fetch, checkpoint.size)
     leaf = merkle.leaf_hash(entry)
     if index is None:

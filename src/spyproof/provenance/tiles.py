@@ -13,6 +13,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
@@ -214,10 +215,15 @@ class TileReader:
     consistency proofs for that size come straight from the log's files.
     """
 
+    RAW_CACHE = 4096  # tiles kept as raw bytes (8 KiB each at most)
+    LEVEL_CACHE = 1024  # tiles kept with their internal nodes (16 KiB each at most)
+
     def __init__(self, fetch: Fetch, size: int) -> None:
         self._fetch = fetch
         self.size = size
-        self._tiles: dict[tuple[int, int], list[bytes]] = {}
+        # Bounded caches: reading a whole million-entry log stays in tens of MB.
+        self._raw: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._levels: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
 
     def _fetch_required(self, partial: str, full: str) -> tuple[bytes, str, int | None]:
         """(data, path it came from, stored width override when the full file stood in)."""
@@ -230,31 +236,62 @@ class TileReader:
                 return data, full, TILE_WIDTH
         raise LogFormatError(f"{partial}: missing")
 
-    def tile(self, level: int, index: int) -> list[bytes]:
-        """Hashes of tile (level, index) for this tree size."""
+    def raw_tile(self, level: int, index: int) -> bytes:
+        """Tile (level, index) for this tree size as concatenated 32-byte hashes."""
         key = (level, index)
-        cached = self._tiles.get(key)
+        cached = self._raw.get(key)
         if cached is not None:
+            self._raw.move_to_end(key)
             return cached
         width = tile_width(level, index, self.size)
         if width == 0:
             raise LogFormatError(f"tile {level}/{index} lies beyond tree size {self.size}")
         path = tile_path(level, index, width)
         data, where, stored = self._fetch_required(path, tile_path(level, index))
-        hashes = parse_hash_tile(data, width, where=where, stored_width=stored)
-        self._tiles[key] = hashes
-        return hashes
+        if len(data) != (stored or width) * HASH_SIZE:
+            parse_hash_tile(data, width, where=where, stored_width=stored)  # raises
+        data = bytes(data[: width * HASH_SIZE])
+        self._raw[key] = data
+        if len(self._raw) > self.RAW_CACHE:
+            self._raw.popitem(last=False)
+        return data
+
+    def tile(self, level: int, index: int) -> list[bytes]:
+        """Hashes of tile (level, index) for this tree size."""
+        data = self.raw_tile(level, index)
+        return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+
+    def tile_levels(self, level: int, index: int) -> list[bytes]:
+        """The tile's hashes and every complete internal node above them: element k holds
+        the concatenated roots of its complete 2**k-hash spans (element 8 of a full tile
+        is the tile's root). Computed once per tile, so a proof costs no refolding."""
+        key = (level, index)
+        cached = self._levels.get(key)
+        if cached is not None:
+            self._levels.move_to_end(key)
+            return cached
+        levels = [self.raw_tile(level, index)]
+        row = levels[0]
+        while len(row) >= 2 * HASH_SIZE:
+            pairs = len(row) // (2 * HASH_SIZE)
+            row = b"".join(_sha256(b"\x01" + row[i : i + 2 * HASH_SIZE]).digest()
+                           for i in range(0, pairs * 2 * HASH_SIZE, 2 * HASH_SIZE))
+            levels.append(row)
+        self._levels[key] = levels
+        if len(self._levels) > self.LEVEL_CACHE:
+            self._levels.popitem(last=False)
+        return levels
 
     def get(self, level: int, index: int) -> bytes:
         """Hash of the complete subtree at Merkle (level, index), from tiles."""
         tile_level, sub = divmod(level, TILE_HEIGHT)
         first = index << sub
-        tile = self.tile(tile_level, first // TILE_WIDTH)
-        start = first % TILE_WIDTH
-        span = tile[start : start + (1 << sub)]
-        if len(span) != 1 << sub:
+        levels = self.tile_levels(tile_level, first // TILE_WIDTH)
+        node = (first % TILE_WIDTH) >> sub
+        row = levels[sub] if sub < len(levels) else b""
+        if (node + 1) * HASH_SIZE > len(row):
             raise LogFormatError(f"subtree {level}/{index} is not complete at size {self.size}")
-        return fold_tile_hashes(span)
+        return row[node * HASH_SIZE : (node + 1) * HASH_SIZE]
 
     __call__ = get
 
@@ -291,8 +328,8 @@ class TileReader:
                 if level == 0:
                     continue
                 for offset, h in enumerate(hashes):
-                    below = self.tile(level - 1, index * TILE_WIDTH + offset)
-                    if fold_tile_hashes(below) != h:
+                    below = self.tile_levels(level - 1, index * TILE_WIDTH + offset)
+                    if below[-1] != h or len(below[0]) != TILE_WIDTH * HASH_SIZE:
                         raise LogFormatError(
                             f"{tile_path(level, index, len(hashes))}: hash {offset} does not "
                             f"match tile {level - 1}/{index * TILE_WIDTH + offset}"
