@@ -115,19 +115,21 @@ def parse_entry_bundle(
     """Parse a bundle of exactly ``stored_width`` entries (default ``width``) and return
     the first ``width`` — a full bundle stands in for a partial one that was removed."""
     stored = width if stored_width is None else stored_width
+    data = bytes(data)
     entries: list[bytes] = []
-    pos = 0
-    while pos < len(data):
-        if pos + 2 > len(data):
+    append = entries.append
+    pos, end_of_data = 0, len(data)
+    while pos < end_of_data:
+        if pos + 2 > end_of_data:
             raise LogFormatError(f"{where}: truncated length prefix at byte {pos}")
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if pos + 2 + length > len(data):
+        end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+        if end > end_of_data:
             raise LogFormatError(
-                f"{where}: entry {len(entries)} at byte {pos} claims {length} bytes, "
-                f"only {len(data) - pos - 2} left"
+                f"{where}: entry {len(entries)} at byte {pos} claims {end - pos - 2} bytes, "
+                f"only {end_of_data - pos - 2} left"
             )
-        entries.append(bytes(data[pos + 2 : pos + 2 + length]))
-        pos += 2 + length
+        append(data[pos + 2 : end])
+        pos = end
     if len(entries) == stored:
         return entries[:width]
     raise LogFormatError(f"{where}: holds {len(entries)} entries, expected {stored}")
@@ -309,9 +311,10 @@ class TileReader:
     def entries(self) -> Iterator[bytes]:
         """Every entry in order, each checked against its leaf hash in the level-0 tiles."""
         for bundle_index in range((self.size + TILE_WIDTH - 1) // TILE_WIDTH):
-            hashes = self.tile(0, bundle_index)
+            hashes = self.raw_tile(0, bundle_index)
             for offset, entry in enumerate(self.entry_bundle(bundle_index)):
-                if merkle.leaf_hash(entry) != hashes[offset]:
+                at = offset * HASH_SIZE
+                if _sha256(b"\x00" + entry).digest() != hashes[at : at + HASH_SIZE]:
                     n = bundle_index * TILE_WIDTH + offset
                     raise LogFormatError(f"entry {n}: leaf hash does not match tile/0")
                 yield entry
