@@ -10,6 +10,7 @@ Malformed input of any kind raises ``LogFormatError`` with a one-line message.
 from __future__ import annotations
 
 import os
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +33,8 @@ MAX_LEVEL = 63
 CHECKPOINT_PATH = "checkpoint"
 # The largest file a tiles log holds: a full entry bundle (256 entries of 2 + 65,535 bytes).
 MAX_FETCH = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
+
+_U16 = struct.Struct(">H").pack
 
 Fetch = Callable[[str], bytes | None]
 """``fetch(path)`` -> file bytes, or None when the file does not exist."""
@@ -101,12 +104,11 @@ def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
     """Entries each prefixed with a big-endian uint16 length."""
     if len(entries) > TILE_WIDTH:
         raise ValueError(f"an entry bundle holds at most {TILE_WIDTH} entries")
-    out = bytearray()
-    for entry in entries:
-        if len(entry) > MAX_ENTRY_SIZE:
-            raise ValueError(f"entry of {len(entry)} bytes exceeds {MAX_ENTRY_SIZE}")
-        out += len(entry).to_bytes(2, "big") + entry
-    return bytes(out)
+    try:
+        return b"".join([_U16(len(entry)) + entry for entry in entries])
+    except struct.error:
+        longest = max(len(entry) for entry in entries)
+        raise ValueError(f"entry of {longest} bytes exceeds {MAX_ENTRY_SIZE}") from None
 
 
 def parse_entry_bundle(
