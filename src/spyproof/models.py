@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.4.0"
+SCHEMA_VERSION = "1.5.0"
 
 
 class _Model(BaseModel):
@@ -77,6 +77,10 @@ class Evidence(_Model):
     hex: str | None = Field(default=None, description="The matched bytes, hex-encoded.")
     rule: str | None = Field(default=None, description="Id of the rule that produced this "
                              "evidence (fingerprint pattern id, package-db parser).")
+    packet: int | None = Field(default=None, description="Traffic evidence: frame number of "
+                               "the first packet (1-based, across the inputs in order).")
+    time: str | None = Field(default=None, description="Traffic evidence: time of that "
+                             "packet (UTC, ISO 8601 with microseconds).")
 
 
 class Relro(StrEnum):
