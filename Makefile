@@ -16,7 +16,7 @@ DEB_TOOLS := unsquashfs:squashfs-tools mksquashfs:squashfs-tools mkimage:u-boot-
   debugfs:e2fsprogs cpio:cpio lz4:lz4 zstd:zstd lzop:lzop 7z:p7zip-full xz:xz-utils \
   bzip2:bzip2 gzip:gzip tar:tar zip:zip unzip:unzip openssl:openssl unar:unar \
   lziprecover:lziprecover fsck.erofs:erofs-utils simg2img:android-sdk-libsparse-utils \
-  partclone.restore:partclone gcc:gcc ssh-keygen:openssh-client mkpasswd:whois dropbearkey:dropbear-bin chromium:chromium
+  partclone.restore:partclone gcc:gcc ssh-keygen:openssh-client mkpasswd:whois dropbearkey:dropbear-bin chromium:chromium tshark:tshark tcpdump:tcpdump
 DEB_LIBS := libmagic.so.1:libmagic1
 # file (glob) -> Debian package, for what is not on PATH: the PostgreSQL server the
 # knowledge-base tests start a throwaway cluster of (the system service stays off)

@@ -26,6 +26,7 @@ from spyproof.cli_output import State as _State
 from spyproof.cli_output import emit_error as _emit_error
 from spyproof.cli_output import err, out
 from spyproof.cli_provenance import key_app, note_app
+from spyproof.cli_traffic import flows, traffic
 from spyproof.models import Severity
 from spyproof.scan import ScanInputError, ScanOptions, ScanOutcome, run_scan
 from spyproof.unpack.limits import Limits
@@ -48,6 +49,8 @@ app.command("equiv")(equiv)
 app.add_typer(log_app, name="log")
 app.add_typer(witness_app, name="witness")
 app.command("verify")(verify)
+app.command("traffic")(traffic)
+app.command("flows")(flows)
 
 @app.callback()
 def _main(

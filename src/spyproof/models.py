@@ -441,6 +441,38 @@ class ProvenanceResult(_Model):
     reason: str
 
 
+class TrafficInput(_Model):
+    """One capture file or Zeek log that was read, and what it yielded."""
+
+    name: str
+    kind: str = Field(description="pcap, pcapng (either possibly gzip-compressed) or zeek.")
+    sha256: str
+    size: int
+    packets: int | None = Field(default=None, description="Packets read (captures).")
+    records: int | None = Field(default=None, description="Log records read (Zeek).")
+    link_types: list[int] = Field(default_factory=list)
+    first: str | None = Field(default=None, description="Time of the first packet (UTC).")
+    last: str | None = None
+    skipped: dict[str, int] = Field(default_factory=dict, description="What was skipped "
+                                    "and why (truncated record, corrupt block, non-IP …).")
+    notices: dict[str, int] = Field(default_factory=dict, description="Packets kept with a "
+                                    "flaw worth knowing (snaplen cut …).")
+    problems: list[str] = Field(default_factory=list, description="Why reading stopped "
+                                "early or skipped a block, with byte offsets.")
+
+
+class TrafficSection(_Model):
+    """Runtime evidence: what the device was seen doing on the network."""
+
+    device: list[str] = Field(description="The device's address(es) as given.")
+    inputs: list[TrafficInput]
+    flows: int
+    dns_answers: int
+    facts: dict[str, Any] = Field(description="Destinations with names, bytes and first "
+                                  "packet; resolvers; beacons; per-day volume; cross-check "
+                                  "with the firmware (docs/traffic.md).")
+
+
 class Report(_Model):
     """Everything one scan found; the contents of report.json."""
 
@@ -468,6 +500,8 @@ class Report(_Model):
     stale_declarations: list[StaleDeclaration] = Field(default_factory=list)
     provenance: ProvenanceResult | None = Field(default=None, description="Set when the "
                                                 "scan was given a log and a trust policy.")
+    traffic: TrafficSection | None = Field(default=None, description="Set by spyproof "
+                                           "traffic: flows and runtime evidence.")
     extraction_log: list[LogEntry] = Field(default_factory=list)
     warnings: list[ScanWarning] = Field(default_factory=list)
     complete: bool = Field(

@@ -89,6 +89,7 @@ class Flow:
     alpn: list[str] = field(default_factory=list)
     http_host: str | None = None
     quic: bool = False
+    quic_version: str | None = None
     dns_queries: list[str] = field(default_factory=list)
 
     @property
