@@ -25,7 +25,7 @@ BUILTIN: dict[str, BuiltinClause] = {c.id: c for c in (
     BuiltinClause("NS-3", "No undeclared data flows",
                   "The product sends data only to the endpoints this agreement declares, for "
                   "the purposes it states.",
-                  ("endpoints",)),
+                  ("endpoints", "traffic")),
     BuiltinClause("NS-4", "No known backdoors or implants",
                   "The product contains no known backdoor, implant or magic credential.",
                   ("known-backdoors",)),
@@ -44,4 +44,4 @@ BUILTIN: dict[str, BuiltinClause] = {c.id: c for c in (
                   ("provenance",)),
 )}
 
-STAGES = frozenset({"vulnerabilities", "provenance"})
+STAGES = frozenset({"vulnerabilities", "provenance", "traffic"})

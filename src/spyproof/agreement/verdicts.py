@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from spyproof.agreement.clauses import BUILTIN, BuiltinClause
+from spyproof.agreement.clauses import BUILTIN, STAGES, BuiltinClause
 from spyproof.agreement.declared import INVENTORY_RULES
 from spyproof.agreement.load import LoadedAgreement
 from spyproof.agreement.model import Clause, Policy
@@ -113,14 +113,15 @@ def judge(report: Report, loaded: LoadedAgreement | None) -> list[ClauseVerdict]
         failing = sorted({f.id for f in open_ if at_or_above(f.severity, policy.fail_severity)
                           or (c.id == "NS-3" and _ns3_failing(f, policy))})
         vulns: list[str] = []
-        missing = [k for k in c.checks if k not in ran and k not in ("vulnerabilities",
-                                                                      "provenance")]
+        missing = [k for k in c.checks if k not in ran and k not in STAGES]
         stage_gap = None
         if "vulnerabilities" in c.checks:
             vulns, stage_gap = _ns5(report, policy, today)
         if c.id == "NS-6":
             failing = sorted(set(failing) | set(_ns6_extra(report.findings, policy)))
         verdict, reason = _decide(c, failing, vulns, missing, stage_gap, declared, policy)
+        if verdict == Verdict.passed and "traffic" in c.checks and "traffic" not in ran:
+            reason = reason.removesuffix(".") + " (no traffic was analysed)."
         if "provenance" in c.checks and report.provenance is not None and not (
                 failing or vulns):
             verdict = report.provenance.verdict

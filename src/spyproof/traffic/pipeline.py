@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spyproof import __version__
-from spyproof.models import ImageInfo, Report, ToolInfo, TrafficInput, TrafficSection
+from spyproof.models import (
+    CheckRun,
+    ImageInfo,
+    Report,
+    ToolInfo,
+    TrafficInput,
+    TrafficSection,
+)
 
 
 class TrafficInputError(Exception):
@@ -92,6 +99,9 @@ def read_inputs(paths: list[Path]):  # noqa: ANN201 - (flows, dns, inputs, probl
             zflows, zdns, stats = read_zeek(path)
         except ZeekLogError as exc:
             raise TrafficInputError(str(exc)) from None
+        for flow in zflows:  # evidence cites inputs by position across all of them
+            if flow.capture is not None:
+                flow.capture += len(refs)
         flows += zflows
         dns += zdns
         for item in _zeek_inputs(path, stats):
@@ -145,6 +155,11 @@ def run_traffic(paths: list[Path], out: Path, options: TrafficOptions, *,
     findings, facts = analyse(flows, dns, device=options.device, agreement=loaded, scan=base,
                               inputs=refs)
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = CheckRun(id="traffic", title="Runtime traffic: destinations, resolvers, beacons, "
+                   "DNS tunnelling, volume, traffic vs firmware", examined=len(flows),
+                   findings=len(findings),
+                   skipped=[f"{i.name}: {why}: {n:,}" for i in inputs
+                            for why, n in i.skipped.items()])
     section = TrafficSection(device=sorted(options.device), inputs=inputs, flows=len(flows),
                              dns_answers=len(dns), facts=facts.model_dump(mode="json"))
     if base is None:
@@ -154,12 +169,14 @@ def run_traffic(paths: list[Path], out: Path, options: TrafficOptions, *,
                                         sha256=sha256 or hashlib.sha256().hexdigest(),
                                         sha512=sha512 or hashlib.sha512().hexdigest()),
                         limits={}, findings=sorted(findings, key=lambda f: f.id),
-                        traffic=section, complete=not problems)
+                        checks=[run], traffic=section, complete=not problems)
     else:
         kept = [f for f in base.findings if f.check != "traffic"]
         report = base.model_copy(update={
             "generated_at": generated_at, "traffic": section,
             "findings": sorted(kept + findings, key=lambda f: f.id),
+            "checks": sorted([c for c in base.checks if c.id != "traffic"] + [run],
+                             key=lambda c: c.id),
             "verdicts": [], "verdict": None})
     report = apply_agreement(report, loaded)
     report_path = out / "report.json"
