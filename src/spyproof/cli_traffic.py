@@ -6,7 +6,6 @@ or an input that could only be read in part (the report is still written)."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -83,30 +82,109 @@ def flows(
 ) -> None:
     """The flow table alone: Zeek conn.log semantics plus DNS names, TLS SNI and JA4,
     HTTP Host, QUIC and the Community ID of each flow."""
-    from spyproof.atomic import write_bytes_atomic
-    from spyproof.traffic.pipeline import TrafficInputError, read_inputs
+    from spyproof.traffic.pipeline import is_zeek_input
 
     if fmt not in ("csv", "json"):
         emit_error(f"--format: {fmt!r}; use csv or json")
         raise typer.Exit(2)
+    sink = _Sink(fmt, output)
     try:
-        table, _dns, _inputs, _refs, problems = read_inputs(inputs)
-    except TrafficInputError as exc:
+        if any(is_zeek_input(p) for p in inputs):
+            problems = _zeek_flows(inputs, sink)
+        else:
+            problems = _capture_flows(inputs, sink)
+    except _Abort as exc:
+        sink.discard()
         emit_error(str(exc))
         raise typer.Exit(2) from None
-    rows = [flow_row(f) for f in sorted(table, key=lambda f: (f.start, f.uid))]
-    text = _render(rows, fmt)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        try:
-            write_bytes_atomic(output, text.encode())
-        except OSError as exc:
-            emit_error(f"{output}: cannot write: {exc.strerror}")
-            raise typer.Exit(2) from None
+    try:
+        sink.close()
+    except OSError as exc:
+        emit_error(f"{output}: cannot write: {exc.strerror}")
+        raise typer.Exit(2) from None
     for problem in problems:
         emit_warning(problem)
     raise typer.Exit(2 if problems else 0)
+
+
+class _Abort(Exception):
+    pass
+
+
+def _capture_flows(inputs: list[Path], sink: _Sink) -> list[str]:
+    """Captures: rows are written as flows end, so memory does not grow with length."""
+    from spyproof.traffic.pipeline import TrafficInputError, stream_flows
+
+    try:
+        _count, problems = stream_flows(inputs, lambda flow: sink.write(flow_row(flow)))
+    except TrafficInputError as exc:
+        raise _Abort(str(exc)) from None
+    return problems
+
+
+def _zeek_flows(inputs: list[Path], sink: _Sink) -> list[str]:
+    from spyproof.traffic.pipeline import TrafficInputError, read_inputs
+
+    try:
+        table, _dns, _inputs, _refs, problems = read_inputs(inputs)
+    except TrafficInputError as exc:
+        raise _Abort(str(exc)) from None
+    for flow in sorted(table, key=lambda f: (f.start, f.uid)):
+        sink.write(flow_row(flow))
+    return problems
+
+
+class _Sink:
+    """CSV or a JSON array, written row by row to stdout or to a temporary file renamed
+    over --output at the end (a reader never sees half a table)."""
+
+    def __init__(self, fmt: str, output: Path | None) -> None:
+        import sys
+        import tempfile
+
+        self.fmt, self.output, self.rows = fmt, output, 0
+        self.tmp: Path | None = None
+        if output is None:
+            self.fh = sys.stdout
+        else:
+            try:
+                fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp",
+                                            dir=output.parent if str(output.parent) else ".")
+            except OSError as exc:
+                emit_error(f"{output}: cannot write: {exc.strerror}")
+                raise typer.Exit(2) from None
+            self.tmp = Path(name)
+            self.fh = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        if fmt == "csv":
+            self.csv = csv.DictWriter(self.fh, fieldnames=FLOW_COLUMNS, lineterminator="\n")
+            self.csv.writeheader()
+        else:
+            self.fh.write("[")
+
+    def write(self, row: dict) -> None:
+        if self.fmt == "csv":
+            self.csv.writerow({k: (" ".join(v) if isinstance(v, list) else v)
+                               for k, v in row.items()})
+        else:
+            self.fh.write(("," if self.rows else "") + "\n " + json.dumps(row))
+        self.rows += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.fh.write("\n]\n" if self.rows else "]\n")
+        self.fh.flush()
+        if self.tmp is not None:
+            import os
+
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+            os.chmod(self.tmp, 0o644)
+            os.replace(self.tmp, self.output)
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.fh.close()
+            self.tmp.unlink(missing_ok=True)
 
 
 def flow_row(flow) -> dict:  # noqa: ANN001 - Flow
@@ -116,15 +194,3 @@ def flow_row(flow) -> dict:  # noqa: ANN001 - Flow
     row["start"] = _iso(flow.start)
     row["duration"] = round(flow.duration, 6)
     return row
-
-
-def _render(rows: list[dict], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=1) + "\n"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FLOW_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (" ".join(v) if isinstance(v, list) else v)
-                         for k, v in row.items()})
-    return buffer.getvalue()

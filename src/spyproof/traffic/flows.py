@@ -167,11 +167,13 @@ class FlowTable:
         community_id_seed: int = 0,
         on_flow: Callable[[Flow], None] | None = None,
         wants_more: Callable[[Flow], bool] | None = None,
+        keep_dns: bool = True,
     ):
         self.inspector = inspector
         # The inspector may ask for packets beyond the first six (DoH exchanges, a
         # ClientHello still being reassembled).
         self.wants_more = wants_more
+        self.keep_dns = keep_dns  # False: the flow table alone, DNS answers not collected
         self.udp_timeout = udp_timeout
         self.icmp_timeout = icmp_timeout
         self.tcp_inactivity = tcp_inactivity
@@ -425,7 +427,7 @@ class FlowTable:
         except Exception as exc:  # noqa: BLE001 - one bad payload must not end the run
             self.problems[f"inspector error ({type(exc).__name__})"] += 1
             return
-        if found:
+        if found and self.keep_dns:
             self.dns.extend(found)
 
     # ------------------------------------------------------------------ TCP

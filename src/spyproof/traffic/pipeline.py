@@ -23,6 +23,7 @@ from spyproof.models import (
     TrafficInput,
     TrafficSection,
 )
+from spyproof.traffic.model import Flow
 
 
 class TrafficInputError(Exception):
@@ -108,6 +109,43 @@ def read_inputs(paths: list[Path]):  # noqa: ANN201 - (flows, dns, inputs, probl
             inputs.append(item)
             refs.append(InputRef(name=item.name, sha256=item.sha256, kind="zeek"))
     return flows, dns, inputs, refs, problems
+
+
+def stream_flows(paths: list[Path], emit: Callable[[Flow], None]) -> tuple[int, list[str]]:
+    """The flow table of captures, each flow emitted as soon as it ends (the rest, sorted,
+    at the end): memory stays bounded by the flows open at once, whatever the length."""
+    from spyproof.traffic.app import AppInspector
+    from spyproof.traffic.capture import CaptureError, CaptureStats, iter_packets, open_inputs
+    from spyproof.traffic.flows import FlowTable
+
+    for path in paths:
+        if not path.exists():
+            raise TrafficInputError(f"{path}: no such file or directory")
+    try:
+        capture_set = open_inputs(paths)
+    except CaptureError as exc:
+        raise TrafficInputError(str(exc)) from None
+    count = 0
+
+    def done(flow: Flow) -> None:
+        nonlocal count
+        count += 1
+        emit(flow)
+
+    app = AppInspector()
+    table = FlowTable(inspector=app.inspect, wants_more=app.wants_more, on_flow=done,
+                      keep_dns=False)
+    stats = CaptureStats()
+    try:
+        for packet in iter_packets(capture_set, stats):
+            table.add(packet)
+    except CaptureError as exc:
+        raise TrafficInputError(str(exc)) from None
+    for flow in table.finish():
+        done(flow)
+    problems = [f"{f.name}: read in part: " + "; ".join(f.problems[:3])
+                for f in stats.files if not f.complete or f.problems]
+    return count, problems
 
 
 def _capture_inputs(stats) -> list[TrafficInput]:  # noqa: ANN001 - CaptureStats
