@@ -5,32 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_util import ok, one_line_error, spyproof
+
 REPO = Path(__file__).resolve().parents[1]
 TESSERA = REPO / "tests" / "data" / "provenance" / "tlog-tiles"
 AGREEMENT = REPO / "examples" / "agreement-acme-cpe5g.toml"
-
-
-def spyproof(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "spyproof.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def one_line_error(proc: subprocess.CompletedProcess, code: int) -> str:
-    assert proc.returncode == code, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

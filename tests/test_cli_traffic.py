@@ -8,10 +8,11 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_util import one_line_error, spyproof
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "traffic"
@@ -31,19 +32,6 @@ ports = [80]
 protocol = "http"
 purpose = "content"
 """
-
-
-def spyproof(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "spyproof.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-
-
-def one_line_error(proc: subprocess.CompletedProcess, code: int) -> str:
-    assert proc.returncode == code, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

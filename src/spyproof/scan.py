@@ -6,7 +6,6 @@ The CLI calls `run_scan` and renders what it returns; nothing here prints.
 from __future__ import annotations
 
 import errno
-import hashlib
 import importlib
 import json
 import shutil
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spyproof import __version__
+from spyproof.digests import file_digests
 from spyproof.inventory.manifest import sidecar_path, sidecars
 from spyproof.inventory.rootfs import find_rootfs_dirs
 from spyproof.models import (
@@ -77,16 +77,6 @@ class ScanOutcome:
         if self.problems:
             return 2
         return 1 if self.gate_failed else 0
-
-
-def hash_image(path: Path) -> tuple[int, str, str]:
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
-    with path.open("rb") as fh:
-        while block := fh.read(1024 * 1024):
-            size += len(block)
-            sha256.update(block)
-            sha512.update(block)
-    return size, sha256.hexdigest(), sha512.hexdigest()
 
 
 def check_input(image: Path) -> None:
@@ -258,7 +248,7 @@ def run_scan(image: Path, out: Path, options: ScanOptions, *, force: bool = Fals
     # the GIL) and loads the inventory (LIEF's import and first parse take most of a
     # second); neither then sits on the critical path.
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spyproof-bg")
-    digests = background.submit(hash_image, image)
+    digests = background.submit(file_digests, image)
     inventory_ready = background.submit(_preload_inventory)
     background.shutdown(wait=False)
 

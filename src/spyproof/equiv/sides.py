@@ -16,12 +16,12 @@ A directory input is one tree whose logical paths are its relative paths.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spyproof.digests import file_sha256
 from spyproof.equiv.model import EquivWarning, InputInfo
 from spyproof.inventory.manifest import SIDECAR_MARK, sidecars
 from spyproof.models import SPECIAL_KINDS, EntryKind, FileEntry
@@ -70,12 +70,7 @@ class Side:
 
 
 def sha256_file(path: Path) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as fh:
-        while block := fh.read(1024 * 1024):
-            size += len(block)
-            digest.update(block)
-    return size, digest.hexdigest()
+    return path.stat().st_size, file_sha256(path)
 
 
 def check_input(path: Path) -> str:

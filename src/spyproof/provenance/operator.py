@@ -13,13 +13,14 @@ is parsed, so the rest stays a standard policy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from spyproof.digests import file_sha256
 
 from . import merkle
 from .client import StateFile, open_log
@@ -115,14 +116,6 @@ class OperatorVerdict:
         }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _keys(keys: tuple[VerifierKey, ...]) -> dict[str, Ed25519PublicKey]:
     return {k.vkey: Ed25519PublicKey.from_public_bytes(k.public_key) for k in keys}
 
@@ -161,7 +154,7 @@ def verify_image(image: Path, location: str, trust: Trust, state: StateFile | No
     """Run the operator's checks; log or trust errors propagate (LogTrustError,
     LogFormatError) for the caller to report as one line. ``sha256`` saves re-hashing an
     image whose digest is already known (the scan has it)."""
-    sha256 = sha256 or _sha256(image)
+    sha256 = sha256 or file_sha256(image)
     verdict = OperatorVerdict(str(image), sha256, location)
     opened = open_log(location, [], trust.policy, state)
     cp = opened.checkpoint

@@ -18,7 +18,6 @@ obsolete Packet blocks). Bad input never raises past ``open_inputs``: damage is 
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from collections import Counter
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spyproof.digests import file_sha256
 from spyproof.traffic.decode import LINK_NAMES, SUPPORTED_LINK_TYPES, decode_frame
 from spyproof.traffic.model import Packet
 
@@ -272,13 +272,8 @@ def _header_problem(kind: str, head: bytes) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _capture_file(path: Path, head: bytes, compressed: bool, kind: str) -> CaptureFile:
-    return CaptureFile(path, kind, compressed, path.stat().st_size, _sha256(path))
+    return CaptureFile(path, kind, compressed, path.stat().st_size, file_sha256(path))
 
 
 def _first_ts(cf: CaptureFile) -> float | None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spyproof import __version__
+from spyproof.digests import file_digests
 from spyproof.models import (
     CheckRun,
     ImageInfo,
@@ -49,16 +50,6 @@ class TrafficOutcome:
         if self.problems:
             return 2
         return 1 if self.report.verdict == "fail" else 0
-
-
-def _digests(path: Path) -> tuple[int, str, str]:
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            size += len(block)
-            sha256.update(block)
-            sha512.update(block)
-    return size, sha256.hexdigest(), sha512.hexdigest()
 
 
 def is_zeek_input(path: Path) -> bool:
@@ -201,7 +192,7 @@ def run_traffic(paths: list[Path], out: Path, options: TrafficOptions, *,
     section = TrafficSection(device=sorted(options.device), inputs=inputs, flows=len(flows),
                              dns_answers=len(dns), facts=facts.model_dump(mode="json"))
     if base is None:
-        size, sha256, sha512 = _digests(paths[0]) if paths[0].is_file() else (0, "", "")
+        size, sha256, sha512 = file_digests(paths[0]) if paths[0].is_file() else (0, "", "")
         report = Report(tool=ToolInfo(version=__version__), generated_at=generated_at,
                         image=ImageInfo(name=paths[0].name, size=size,
                                         sha256=sha256 or hashlib.sha256().hexdigest(),

@@ -23,7 +23,6 @@ and raises :class:`ZeekLogError` (one line naming the input) when nothing is.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from spyproof.digests import file_sha256
 from spyproof.traffic.model import DnsAnswer, Flow
 
 KINDS = ("conn", "dns", "ssl", "http")
@@ -102,14 +102,6 @@ class ZeekStats:
 
 
 # -- reading one file -------------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _is_gzip(path: Path) -> bool:
@@ -246,7 +238,7 @@ def _read_file(path: Path, name: str, kind_hint: str | None, stats: ZeekStats
     """The file's description and its records, or why it is not a Zeek log."""
     try:
         compressed = _is_gzip(path)
-        digest = _sha256(path)
+        digest = file_sha256(path)
         lines = _lines(path, compressed)
         head: list[tuple[int, int, str]] = []
         fmt = None
