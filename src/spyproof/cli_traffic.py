@@ -32,6 +32,9 @@ def traffic(
     scan: Annotated[Path | None, typer.Option(help="report.json of the firmware scan: "
                                               "cross-check and one combined report.")] = None,
     force: Annotated[bool, typer.Option(help="Reuse a non-empty output directory.")] = False,
+    community_id_seed: Annotated[int, typer.Option(
+        "--community-id-seed", min=0, max=65535, help="Community ID seed (0, the spec's "
+        "default, as Zeek and Wireshark).")] = 0,
 ) -> None:
     """Does the device talk only to what the vendor declared? Findings (undeclared
     destinations and resolvers, DoH/DoT, beacons, DNS tunnelling, volume, traffic vs
@@ -47,8 +50,9 @@ def traffic(
             emit_error(f"--device: {value!r} is not an IP address")
             raise typer.Exit(2) from None
     try:
-        outcome = run_traffic(inputs, out_dir, TrafficOptions(device=device,
-                                                              agreement=agreement, scan=scan),
+        outcome = run_traffic(inputs, out_dir, TrafficOptions(
+            device=device, agreement=agreement, scan=scan,
+            community_id_seed=community_id_seed),
                               force=force)
     except TrafficInputError as exc:
         emit_error(str(exc))
@@ -79,6 +83,9 @@ def flows(
     inputs: Annotated[list[Path], typer.Argument(help="Captures or Zeek log directories.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    community_id_seed: Annotated[int, typer.Option(
+        "--community-id-seed", min=0, max=65535, help="Community ID seed (0, the spec's "
+        "default, as Zeek and Wireshark).")] = 0,
 ) -> None:
     """The flow table alone: Zeek conn.log semantics plus DNS names, TLS SNI and JA4,
     HTTP Host, QUIC and the Community ID of each flow."""
@@ -92,7 +99,7 @@ def flows(
         if any(is_zeek_input(p) for p in inputs):
             problems = _zeek_flows(inputs, sink)
         else:
-            problems = _capture_flows(inputs, sink)
+            problems = _capture_flows(inputs, sink, community_id_seed)
     except _Abort as exc:
         sink.discard()
         emit_error(str(exc))
@@ -111,12 +118,13 @@ class _Abort(Exception):
     pass
 
 
-def _capture_flows(inputs: list[Path], sink: _Sink) -> list[str]:
+def _capture_flows(inputs: list[Path], sink: _Sink, seed: int) -> list[str]:
     """Captures: rows are written as flows end, so memory does not grow with length."""
     from spyproof.traffic.pipeline import TrafficInputError, stream_flows
 
     try:
-        _count, problems = stream_flows(inputs, lambda flow: sink.write(flow_row(flow)))
+        _count, problems = stream_flows(inputs, lambda flow: sink.write(flow_row(flow)),
+                                        community_id_seed=seed)
     except TrafficInputError as exc:
         raise _Abort(str(exc)) from None
     return problems

@@ -36,6 +36,7 @@ class TrafficOptions:
     device: list[str]
     agreement: Path | None = None
     scan: Path | None = None
+    community_id_seed: int = 0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -59,7 +60,7 @@ def is_zeek_input(path: Path) -> bool:
     return path.name.endswith((".log", ".log.gz"))
 
 
-def read_inputs(paths: list[Path]):  # noqa: ANN201 - (flows, dns, inputs, problems)
+def read_inputs(paths: list[Path], community_id_seed: int = 0):  # noqa: ANN201
     """Flows and DNS answers from captures and Zeek logs, with what each input yielded."""
     from spyproof.traffic.app import AppInspector
     from spyproof.traffic.capture import CaptureError, read_flows
@@ -75,7 +76,8 @@ def read_inputs(paths: list[Path]):  # noqa: ANN201 - (flows, dns, inputs, probl
         try:
             app = AppInspector()
             cflows, cdns, stats = read_flows(captures, inspector=app.inspect,
-                                             wants_more=app.wants_more)
+                                             wants_more=app.wants_more,
+                                             community_id_seed=community_id_seed)
         except CaptureError as exc:
             raise TrafficInputError(str(exc)) from None
         flows += cflows
@@ -102,7 +104,8 @@ def read_inputs(paths: list[Path]):  # noqa: ANN201 - (flows, dns, inputs, probl
     return flows, dns, inputs, refs, problems
 
 
-def stream_flows(paths: list[Path], emit: Callable[[Flow], None]) -> tuple[int, list[str]]:
+def stream_flows(paths: list[Path], emit: Callable[[Flow], None],
+                 community_id_seed: int = 0) -> tuple[int, list[str]]:
     """The flow table of captures, each flow emitted as soon as it ends (the rest, sorted,
     at the end): memory stays bounded by the flows open at once, whatever the length."""
     from spyproof.traffic.app import AppInspector
@@ -125,7 +128,7 @@ def stream_flows(paths: list[Path], emit: Callable[[Flow], None]) -> tuple[int, 
 
     app = AppInspector()
     table = FlowTable(inspector=app.inspect, wants_more=app.wants_more, on_flow=done,
-                      keep_dns=False)
+                      keep_dns=False, community_id_seed=community_id_seed)
     stats = CaptureStats()
     try:
         for packet in iter_packets(capture_set, stats):
@@ -180,7 +183,7 @@ def run_traffic(paths: list[Path], out: Path, options: TrafficOptions, *,
             raise TrafficInputError(str(exc)) from None
     base = _load_scan(options.scan) if options.scan else None
     prepare_out_dir(out, force, TrafficInputError)
-    flows, dns, inputs, refs, problems = read_inputs(paths)
+    flows, dns, inputs, refs, problems = read_inputs(paths, options.community_id_seed)
     findings, facts = analyse(flows, dns, device=options.device, agreement=loaded, scan=base,
                               inputs=refs)
     generated_at = options.now().strftime("%Y-%m-%dT%H:%M:%SZ")
