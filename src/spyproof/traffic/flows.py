@@ -172,8 +172,11 @@ class FlowTable:
         self.inspector = inspector
         # The inspector may ask for packets beyond the first six (DoH exchanges, a
         # ClientHello still being reassembled).
-        self.wants_more = wants_more
-        self.keep_dns = keep_dns  # False: the flow table alone, DNS answers not collected
+        # keep_dns False: the flow table alone. DNS answers are not collected, so DNS and
+        # DoH flows get the same first-packets budget as any other (their questions and
+        # names are in the first packets) and the inspector is not asked for more.
+        self.keep_dns = keep_dns
+        self.wants_more = wants_more if keep_dns else None
         self.udp_timeout = udp_timeout
         self.icmp_timeout = icmp_timeout
         self.tcp_inactivity = tcp_inactivity
@@ -292,7 +295,7 @@ class FlowTable:
         )
         conn = _Conn(flow, proto, k_orig, None if one_way else k_resp)
         conn.one_way = one_way
-        conn.inspect_all = (proto == 6 or proto == 17) and (
+        conn.inspect_all = self.keep_dns and (proto == 6 or proto == 17) and (
             sport in APP_PORTS_INSPECT_ALL or dport in APP_PORTS_INSPECT_ALL)
         flow.community_id = community_id(oh, rh, proto, op, rp, self.seed, one_way)
         if proto == 6:
