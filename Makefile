@@ -22,9 +22,11 @@ DEB_LIBS := libmagic.so.1:libmagic1
 # knowledge-base tests start a throwaway cluster of (the system service stays off)
 DEB_FILES := /usr/lib/postgresql/*/bin/initdb:postgresql
 
-# benchmark-only tools: cross compilers for the planted binaries of the checks corpus
+# benchmark-only tools: cross compilers for the planted binaries of the checks corpus;
+# tcprewrite, editcap, mergecap to build the traffic benchmark's capture
 BENCH_TOOLS := arm-linux-gnueabi-gcc:gcc-arm-linux-gnueabi \
-  mipsel-linux-gnu-gcc:gcc-mipsel-linux-gnu aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+  mipsel-linux-gnu-gcc:gcc-mipsel-linux-gnu aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
+  tcprewrite:tcpreplay editcap:tshark mergecap:tshark
 
 .PHONY: all deps bench-deps venv demo test bench lint schema clean
 all: demo
@@ -91,6 +93,7 @@ bench: bench-deps venv
 	$(PY) benchmarks/vulns_bench.py
 	$(PY) benchmarks/html_bench.py
 	$(PY) benchmarks/tlog_bench.py --json benchmarks/_work/tlog/results.json
+	$(PY) benchmarks/traffic_bench.py --json benchmarks/_work/traffic/results.json
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
