@@ -26,7 +26,8 @@ The capture (built in ``--work``, deterministic: the same bytes on every machine
    ``editcap -r`` (the same mix at every length).
 
 Measured, each in a fresh child process (wall time with ``time.perf_counter`` around the
-child; user/system CPU and peak RSS from ``os.wait4`` of that child):
+child; user/system CPU and peak RSS of that child from GNU ``/usr/bin/time``, whose own
+small image it is forked from — see ``measure``):
 
 * ``spyproof flows FILE --format csv -o OUT`` (the CLI: reading, flows, app-layer
   inspection, each row written as its flow ends);
@@ -415,23 +416,32 @@ def build_capture(work: Path, packets: int, sizes: list[int], stagger: float,
 
 
 def measure(cmd: list, stdout_path: Path | None = None) -> dict:
-    """Run one command in a fresh child; wall, CPU and peak RSS of that child alone."""
+    """Run one command in a fresh child; wall time, CPU and peak RSS of that child alone.
+
+    Peak RSS comes from GNU time (``%M``), not from ``wait4`` here: a child started with
+    vfork/exec by this (large) Python process inherits its high-water mark in
+    ``ru_maxrss`` (Linux merges the pre-exec mm's peak), which inflated small figures by
+    the parent's size. ``/usr/bin/time`` forks the command from its own ~1 MB image.
+    """
     out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL  # noqa: SIM115
+    tfile = Path(os.environ.get("TMPDIR", "/tmp")) / f"traffic-bench-time-{os.getpid()}.txt"
     try:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=subprocess.PIPE)
-        # read stderr without waiting for the child (wait4 below gives its rusage)
-        err = proc.stderr.read()
-        _pid, status, ru = os.wait4(proc.pid, 0)
+        proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(tfile),
+                               *[str(c) for c in cmd]], stdout=out, stderr=subprocess.PIPE)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
         if stdout_path:
             out.close()
-    return {"wall_s": round(wall, 3), "user_s": round(ru.ru_utime, 3),
-            "sys_s": round(ru.ru_stime, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1),
-            "rc": proc.returncode,
-            "stderr": err.decode(errors="replace").strip().splitlines()[-3:]}
+    elapsed, user, system, max_kb = tfile.read_text().split("\n")[-2].split()
+    tfile.unlink()
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    return {"wall_s": round(wall, 3), "time_elapsed_s": float(elapsed),
+            "user_s": float(user), "sys_s": float(system),
+            "peak_rss_mb": round(int(max_kb) / 1024, 1), "rc": proc.returncode,
+            "code": git + ("+dirty" if src_dirty() else ""),
+            "stderr": proc.stderr.decode(errors="replace").strip().splitlines()[-3:]}
 
 
 def child_cmd(mode: str, path: Path, extra: list | None = None) -> list:
@@ -488,7 +498,16 @@ def run_child(mode: str, path: Path, profile_out: Path | None = None,
     for flow in flows:
         count(flow)
     print(json.dumps({"mode": mode, "seconds": round(seconds, 3), "flows": dict(counts),
-                      **extra}))
+                      "vmhwm_mb": _vmhwm_mb(), **extra}))
+
+
+def _vmhwm_mb() -> float:
+    """This process's own peak RSS (its mm's high-water mark, not inherited)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def _key(a: str, ap: int | str, b: str, bp: int | str) -> tuple:
