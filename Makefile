@@ -23,10 +23,10 @@ DEB_LIBS := libmagic.so.1:libmagic1
 DEB_FILES := /usr/lib/postgresql/*/bin/initdb:postgresql
 
 # benchmark-only tools: cross compilers for the planted binaries of the checks corpus;
-# tcprewrite, editcap, mergecap to build the traffic benchmark's capture
+# tcprewrite, editcap, mergecap to build the traffic benchmark's capture; GNU time (peak RSS)
 BENCH_TOOLS := arm-linux-gnueabi-gcc:gcc-arm-linux-gnueabi \
   mipsel-linux-gnu-gcc:gcc-mipsel-linux-gnu aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
-  tcprewrite:tcpreplay editcap:tshark mergecap:tshark
+  tcprewrite:tcpreplay editcap:tshark mergecap:tshark /usr/bin/time:time
 
 .PHONY: all deps bench-deps venv demo test bench lint schema clean
 all: demo
