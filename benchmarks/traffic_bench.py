@@ -7,16 +7,18 @@ The capture (built in ``--work``, deterministic: the same bytes on every machine
    DNS, mDNS, LLMNR, NetBIOS, HTTP; tcpdump recordings between two namespaces: UDP, ICMP
    and ICMPv6, HTTP over IPv4 and IPv6, IP fragments; Suricata-verify's TLS 1.3 flow, a TLS
    1.2 ClientHello and DNS over HTTP/2; Zeek's Merlin C2 QUIC beacon over 184 s; loopback
-   recordings of TLS, QUIC and DNS over UDP/TCP/HTTP), plus two TCP connections written
+   recordings of TLS, QUIC and DNS over UDP/TCP/HTTP), plus four conversations written
    with dpkt because no public capture here has them: a paced 1 MiB HTTP download (bulk,
-   MSS-sized segments, an ACK every second segment) and a 170 s interactive SSH-like
-   session (long-lived, small packets). Each part is moved in time with ``editcap -t`` to
+   MSS-sized segments, an ACK every second segment), a 170 s interactive SSH-like session
+   (long-lived, small packets), an NTP client polling every 64 s from port 123 (Zeek's 60 s
+   UDP timeout splits it) and SYNs to an unreachable server retried with Linux's backoff
+   (Zeek's 5 s attempt timeout splits them). Each part is moved in time with ``editcap -t`` to
    a fixed offset in a 184 s "site period" and all are merged with ``mergecap``: one
    *bundle*.
 2. **Canonical addresses.** ``tcprewrite --pnat`` maps every unicast address of the bundle
    (found with ``tshark -T fields``) to ``10.0.0.i`` / ``fd00::i`` (multicast and broadcast
    kept, ``--skipbroadcast``), so one CIDR rule can move a whole copy later.
-3. **Copies.** Level 1: ``--copies`` copies of the bundle, copy *k* rewritten with
+3. **Copies.** Level 1: 64 copies of the bundle, copy *k* rewritten with
    ``--pnat=10.0.0.0/24:10.0.k.0/24,[fd00::/96]:[fd00::k:0:0/96]`` and shifted by
    *k* × ``--stagger`` seconds, merged chronologically into a block. Level 2: copies of the
    block with ``10.0.0.0/16:10.j.0.0/16`` (and the IPv6 equivalent) shifted by a whole
@@ -44,7 +46,8 @@ TCP inactivity > 300 s, an unanswered attempt expired after 5 s …), and spypro
 distinct 5-tuples are compared with tshark's too. ``--profile`` adds a cProfile of the
 CLI's code path (``spyproof.cli.main``) on the largest file: top functions by own time.
 
-Run (Debian tools: tshark for tshark/editcap/mergecap/capinfos, tcpreplay for tcprewrite)::
+Run (Debian tools: tshark for tshark/editcap/mergecap/capinfos, tcpreplay for tcprewrite,
+time for /usr/bin/time)::
 
     nice .venv/bin/python benchmarks/traffic_bench.py [--packets 5000000]
         [--sizes 1000000,2500000,5000000] [--work DIR] [--json OUT] [--keep] [--profile]

@@ -152,7 +152,13 @@ class _Sink:
 
         self.fmt, self.output, self.rows = fmt, output, 0
         self.tmp: Path | None = None
-        if output is None:
+        self.close_plain = False
+        if output is not None and output.exists() and not output.is_file():
+            # a device or FIFO (e.g. /dev/null) is written to, never renamed over
+            self.fh = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self.output = None
+            self.close_plain = True
+        elif output is None:
             self.fh = sys.stdout
         else:
             try:
@@ -181,6 +187,8 @@ class _Sink:
         if self.fmt == "json":
             self.fh.write("\n]\n" if self.rows else "]\n")
         self.fh.flush()
+        if self.close_plain:
+            self.fh.close()
         if self.tmp is not None:
             import os
 
