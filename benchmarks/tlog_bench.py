@@ -56,6 +56,8 @@ import sys
 import time
 from pathlib import Path
 
+from peak_memory import vmhwm_kb
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_WORK = HERE / "_work" / "tlog"
 ORIGIN = "bench.spyproof.dev/tlog"
@@ -101,16 +103,6 @@ def sample_points(seed: int, size: int, count: int) -> tuple[list[int], list[int
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _vmhwm_kb() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _proc_io() -> dict:
@@ -241,7 +233,7 @@ def child_spy_append(cfg: dict) -> dict:
             "append_s": round(app_ns / 1e9, 3), "append_cpu_s": round(cpu_ns / 1e9, 3),
             "gen_s": round(gen_ns / 1e9, 3), "entry_bytes": entry_bytes,
             "batch_latency": _stats_us(lat), "io": _proc_io(),
-            "rusage_loop_incl_generation": _rusage_delta(ru0), "vmhwm_kb": _vmhwm_kb()}
+            "rusage_loop_incl_generation": _rusage_delta(ru0), "vmhwm_kb": vmhwm_kb()}
 
 
 def child_spy_read(cfg: dict) -> dict:
@@ -383,7 +375,7 @@ def child_spy_read(cfg: dict) -> dict:
                         "cpu_s": round(time.process_time() - c, 3),
                         "entries": check.entries, "tiles": check.tiles}
     prof.stop()
-    out["vmhwm_kb"] = _vmhwm_kb()
+    out["vmhwm_kb"] = vmhwm_kb()
     return out
 
 
@@ -448,7 +440,7 @@ def child_pm_append(cfg: dict) -> dict:
             "io": _proc_io(), "rusage_loop_incl_generation": _rusage_delta(ru0),
             "sqlite": {**pragmas, "sqlite_version": __import__("sqlite3").sqlite_version,
                        "commit": "one transaction per append_entries call (per batch)"},
-            "vmhwm_kb": _vmhwm_kb()}
+            "vmhwm_kb": vmhwm_kb()}
 
 
 def child_pm_read(cfg: dict) -> dict:
@@ -578,7 +570,7 @@ def child_pm_read(cfg: dict) -> dict:
                         "cpu_s": round(time.process_time() - c, 3), "entries": count,
                         "bad": bad, "root_ok": check_root == root}
     prof.stop()
-    out["vmhwm_kb"] = _vmhwm_kb()
+    out["vmhwm_kb"] = vmhwm_kb()
     return out
 
 

@@ -37,19 +37,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import synth_feeds  # noqa: E402
+from peak_memory import vmhwm_kb  # noqa: E402
 
 GOALS = {"import_s": 120.0, "match_s": 0.5, "import_rss_mb": 1024.0}
 MATCH_RUNS = 3
-
-
-def _vmhwm_kb() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 # --------------------------------------------------------------------------- children
@@ -81,7 +72,7 @@ def child_import(db: str, files: list[str], profile: str | None) -> dict:
     store.close()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"seconds": round(time.perf_counter() - t0, 3), "files": per_file,
-            "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "vmhwm_kb": _vmhwm_kb()}
+            "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), "vmhwm_kb": vmhwm_kb()}
 
 
 def child_match(db: str, seed: int, n: int) -> dict:
@@ -120,7 +111,7 @@ def child_match(db: str, seed: int, n: int) -> dict:
         "warm_median_s": round(statistics.median(times[1:]), 4),
         "matches": len(matches), "by_method": by_method,
         "components_matched": len({getattr(m, "component", None) for m in matches}),
-        "vmhwm_kb": _vmhwm_kb(),
+        "vmhwm_kb": vmhwm_kb(),
     }
 
 

@@ -13,6 +13,7 @@ is parsed, so the rest stays a standard policy.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +128,6 @@ def _about(entry: bytes, sha256: str) -> tuple[dict, str] | None:
         envelope = json.loads(entry)
         if not isinstance(envelope, dict) or envelope.get("payloadType") != PAYLOAD_TYPE:
             return None
-        import base64
-
         statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
         subjects = statement["subject"]
         if any(s["digest"].get("sha256") == sha256 for s in subjects):
